@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "pool/asio.hpp"
+#include "pool/row_sink.hpp"
+#include "pool/value.hpp"
+
+namespace sluice::pool {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+struct Statement {
+  std::string_view sql;
+  std::span<const Param> params;
+};
+
+struct ExecResult {
+  std::int64_t rows_affected = -1;  // for DML, when the driver reports it
+  std::uint64_t rows_fetched = 0;   // rows handed to the sink
+  bool stopped_by_sink = false;     // the sink asked to stop before the last row
+};
+
+// One open database connection, as the pool and the tools see it, whatever the backend.
+//
+// Not thread-safe: the pool hands a connection to one borrower at a time. Every operation
+// honours Asio per-operation cancellation (cancelling the awaiting operation cancels the
+// statement on the server) and its deadline. Errors are thrown as DbError.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // Runs one statement, streaming any result rows into `sink`.
+  virtual asio::awaitable<ExecResult> execute(Statement stmt, RowSink& sink, Deadline deadline) = 0;
+
+  // A cheap round trip proving the connection still works.
+  virtual asio::awaitable<void> validate(Deadline deadline) = 0;
+
+  // Closes the connection; never throws.
+  virtual asio::awaitable<void> close() noexcept = 0;
+
+  // False once the connection's state is unknown (it broke, or a cancelled statement left
+  // it in an unclear state): the pool discards it instead of handing it out again.
+  virtual bool reusable() const noexcept = 0;
+};
+
+}  // namespace sluice::pool

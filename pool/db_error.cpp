@@ -1,0 +1,59 @@
+#include "pool/db_error.hpp"
+
+namespace sluice::pool {
+namespace {
+
+class DbCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sluice.db"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::acquire_timeout:
+        return "no database connection available before the deadline";
+      case errc::pool_closed:
+        return "connection pool is closed";
+      case errc::connect_failed:
+        return "could not connect to the database";
+      case errc::connection_lost:
+        return "database connection lost";
+      case errc::statement_timeout:
+        return "statement exceeded its deadline and was cancelled";
+      case errc::cancelled:
+        return "statement cancelled";
+      case errc::statement_failed:
+        return "statement failed";
+      case errc::invalid_argument:
+        return "invalid argument";
+    }
+    return "unknown database error";
+  }
+};
+
+std::string describe(errc kind, const std::string& source, const Diagnostic& diag) {
+  std::string text = "source '" + source + "': ";
+  text += diag.message.empty() ? make_error_code(kind).message() : diag.message;
+  if (!diag.sqlstate.empty()) {
+    text += " [SQLSTATE " + diag.sqlstate;
+    if (diag.native_code != 0) text += ", native " + std::to_string(diag.native_code);
+    text += "]";
+  }
+  return text;
+}
+
+}  // namespace
+
+const std::error_category& db_category() noexcept {
+  static const DbCategory category;
+  return category;
+}
+
+std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), db_category()};
+}
+
+DbError::DbError(errc kind, std::string source, Diagnostic diag)
+    : std::system_error(make_error_code(kind), describe(kind, source, diag)),
+      source_(std::move(source)),
+      diag_(std::move(diag)) {}
+
+}  // namespace sluice::pool

@@ -1,0 +1,280 @@
+#include "pool/pool_core.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace sluice::pool {
+
+using Kind = PoolCore::Action::Kind;
+
+PoolCore::PoolCore(PoolParams params, std::uint64_t seed) : params_(params), rng_(seed) {
+  params_.validate();
+}
+
+void PoolCore::start(TimePoint now, Actions& out) {
+  ensure_capacity(now, out);
+}
+
+void PoolCore::acquire(WaiterId w, TimePoint deadline, TimePoint now, Actions& out) {
+  if (closing_) {
+    out.push_back({Kind::fail, 0, w, errc::pool_closed});
+    return;
+  }
+  if (deadline <= now) {
+    ++counters_.acquire_timeouts;
+    out.push_back({Kind::fail, 0, w, errc::acquire_timeout});
+    return;
+  }
+  waiters_.push_back({w, deadline, std::nullopt});
+  waiter_index_[w] = std::prev(waiters_.end());
+  serve(now, out);
+}
+
+bool PoolCore::cancel_waiter(WaiterId w, TimePoint now, Actions& out) {
+  auto it = waiter_index_.find(w);
+  if (it == waiter_index_.end()) return false;
+  waiters_.erase(it->second);
+  waiter_index_.erase(it);
+  // A connection being validated for it stays busy until validation_done.
+  ensure_capacity(now, out);
+  return true;
+}
+
+void PoolCore::release(ConnId c, bool reusable, TimePoint now, Actions& out) {
+  auto it = slots_.find(c);
+  if (it == slots_.end() || it->second.state != State::busy) return;
+  if (!reusable || closing_ || too_old(it->second, now)) {
+    close_slot(c, out);
+  } else {
+    it->second.state = State::idle;
+    it->second.idle_since = now;
+    idle_.push_back(c);
+  }
+  serve(now, out);
+}
+
+void PoolCore::connect_succeeded(ConnId c, TimePoint now, Actions& out) {
+  auto it = slots_.find(c);
+  if (it == slots_.end() || it->second.state != State::connecting) return;
+  ++counters_.created;
+  consecutive_failures_ = 0;
+  connect_not_before_ = {};
+  if (closing_) {
+    close_slot(c, out);
+    return;
+  }
+  it->second = {State::idle, now, now, {}};
+  idle_.push_back(c);
+  serve(now, out);
+}
+
+void PoolCore::connect_failed(ConnId c, TimePoint now, Actions& out) {
+  auto it = slots_.find(c);
+  if (it == slots_.end() || it->second.state != State::connecting) return;
+  ++counters_.failed_connects;
+  ++consecutive_failures_;
+  connect_not_before_ = now + backoff_delay();
+  if (closing_) {
+    slots_.erase(it);
+    return;
+  }
+  it->second.state = State::backoff;
+  it->second.retry_at = connect_not_before_;
+  ensure_capacity(now, out);
+}
+
+void PoolCore::validation_done(ConnId c, bool ok, TimePoint now, Actions& out) {
+  auto it = slots_.find(c);
+  if (it == slots_.end() || it->second.state != State::validating) return;
+  auto w = std::find_if(waiters_.begin(), waiters_.end(),
+                        [c](const Waiter& x) { return x.validating == c; });
+  if (!ok) {
+    ++counters_.failed_validations;
+    if (w != waiters_.end()) w->validating.reset();
+    close_slot(c, out);
+  } else if (closing_) {
+    close_slot(c, out);
+  } else if (w != waiters_.end()) {
+    it->second.state = State::busy;
+    out.push_back({Kind::grant, c, w->id, {}});
+    waiter_index_.erase(w->id);
+    waiters_.erase(w);
+  } else {
+    // Its waiter gave up meanwhile; the connection is proven good, keep it.
+    it->second.state = State::idle;
+    it->second.idle_since = now;
+    idle_.push_back(c);
+  }
+  serve(now, out);
+}
+
+void PoolCore::tick(TimePoint now, Actions& out) {
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->deadline <= now) {
+      ++counters_.acquire_timeouts;
+      out.push_back({Kind::fail, 0, it->id, errc::acquire_timeout});
+      waiter_index_.erase(it->id);
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Oldest-used first, so that the pool shrinks from the cold end.
+  for (std::size_t i = 0; i < idle_.size();) {
+    const ConnId c = idle_[i];
+    const Slot& s = slots_.at(c);
+    const bool expired_idle =
+        now - s.idle_since >= params_.idle_timeout && slots_.size() > params_.min_size;
+    if (too_old(s, now) || expired_idle) {
+      close_slot(c, out);  // removes idle_[i]
+    } else {
+      ++i;
+    }
+  }
+  for (auto& [id, s] : slots_) {
+    if (s.state == State::backoff && s.retry_at <= now && !closing_) {
+      s.state = State::connecting;
+      out.push_back({Kind::connect, id, 0, {}});
+    }
+  }
+  serve(now, out);
+}
+
+void PoolCore::close(TimePoint now, Actions& out) {
+  (void)now;
+  closing_ = true;
+  for (const Waiter& w : waiters_) out.push_back({Kind::fail, 0, w.id, errc::pool_closed});
+  waiters_.clear();
+  waiter_index_.clear();
+  while (!idle_.empty()) close_slot(idle_.front(), out);
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    it = it->second.state == State::backoff ? slots_.erase(it) : std::next(it);
+  }
+}
+
+std::optional<PoolCore::TimePoint> PoolCore::next_wake() const {
+  std::optional<TimePoint> best;
+  auto consider = [&](TimePoint t) {
+    if (!best || t < *best) best = t;
+  };
+  for (const Waiter& w : waiters_) consider(w.deadline);
+  for (const auto& [id, s] : slots_) {
+    if (s.state == State::backoff) consider(s.retry_at);
+    if (s.state == State::idle) {
+      if (slots_.size() > params_.min_size) consider(s.idle_since + params_.idle_timeout);
+      if (params_.max_lifetime.count() > 0) consider(s.created + params_.max_lifetime);
+    }
+  }
+  return best;
+}
+
+PoolStats PoolCore::stats() const {
+  PoolStats s = counters_;
+  for (const auto& [id, slot] : slots_) {
+    switch (slot.state) {
+      case State::idle:
+        ++s.idle;
+        break;
+      case State::busy:
+      case State::validating:
+        ++s.busy;
+        break;
+      case State::connecting:
+      case State::backoff:
+        ++s.connecting;
+        break;
+    }
+  }
+  s.total = slots_.size();
+  s.waiters = waiters_.size();
+  return s;
+}
+
+void PoolCore::serve(TimePoint now, Actions& out) {
+  while (!idle_.empty()) {
+    auto w = first_unassigned();
+    if (w == waiters_.end()) break;
+    const ConnId c = idle_.back();
+    idle_.pop_back();
+    Slot& s = slots_.at(c);
+    if (too_old(s, now)) {
+      close_slot(c, out);
+      continue;
+    }
+    if (now - s.idle_since >= params_.validate_after_idle) {
+      s.state = State::validating;
+      w->validating = c;
+      out.push_back({Kind::validate, c, w->id, {}});
+      continue;
+    }
+    s.state = State::busy;
+    out.push_back({Kind::grant, c, w->id, {}});
+    waiter_index_.erase(w->id);
+    waiters_.erase(w);
+  }
+  ensure_capacity(now, out);
+}
+
+void PoolCore::ensure_capacity(TimePoint now, Actions& out) {
+  if (closing_) return;
+  std::size_t unassigned = 0;
+  for (const Waiter& w : waiters_) unassigned += w.validating ? 0 : 1;
+  std::size_t open = 0;
+  std::size_t pending = 0;  // connecting or in backoff
+  for (const auto& [id, s] : slots_) {
+    (s.state == State::connecting || s.state == State::backoff ? pending : open) += 1;
+  }
+  const std::size_t wanted =
+      std::min(params_.max_size, std::max(params_.min_size, open + unassigned));
+  // Not yet needed: drop slots that are only waiting out a backoff.
+  for (auto it = slots_.begin(); it != slots_.end() && open + pending > wanted;) {
+    if (it->second.state == State::backoff) {
+      it = slots_.erase(it);
+      --pending;
+    } else {
+      ++it;
+    }
+  }
+  while (open + pending < wanted) {
+    const ConnId c = next_conn_++;
+    if (now < connect_not_before_) {
+      slots_.emplace(c, Slot{State::backoff, {}, {}, connect_not_before_});
+    } else {
+      slots_.emplace(c, Slot{State::connecting, {}, {}, {}});
+      out.push_back({Kind::connect, c, 0, {}});
+    }
+    ++pending;
+  }
+}
+
+void PoolCore::close_slot(ConnId c, Actions& out) {
+  remove_idle(c);
+  slots_.erase(c);
+  ++counters_.closed;
+  out.push_back({Kind::close, c, 0, {}});
+}
+
+void PoolCore::remove_idle(ConnId c) {
+  auto it = std::find(idle_.begin(), idle_.end(), c);
+  if (it != idle_.end()) idle_.erase(it);
+}
+
+bool PoolCore::too_old(const Slot& s, TimePoint now) const {
+  return params_.max_lifetime.count() > 0 && now - s.created >= params_.max_lifetime;
+}
+
+std::list<PoolCore::Waiter>::iterator PoolCore::first_unassigned() {
+  return std::find_if(waiters_.begin(), waiters_.end(),
+                      [](const Waiter& w) { return !w.validating; });
+}
+
+std::chrono::milliseconds PoolCore::backoff_delay() {
+  const double base = static_cast<double>(params_.backoff_initial.count()) *
+                      std::pow(2.0, std::min<std::uint32_t>(consecutive_failures_ - 1, 30));
+  const double capped = std::min(base, static_cast<double>(params_.backoff_max.count()));
+  std::uniform_real_distribution<double> jitter(-params_.backoff_jitter, params_.backoff_jitter);
+  const double delay = capped * (1.0 + jitter(rng_));
+  return std::chrono::milliseconds(std::max<std::int64_t>(1, std::llround(delay)));
+}
+
+}  // namespace sluice::pool

@@ -1,0 +1,108 @@
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "pool/connection.hpp"
+#include "pool/db_error.hpp"
+#include "pool/pool_params.hpp"
+#include "pool/pool_stats.hpp"
+
+namespace sluice::pool {
+
+// The connection pool's logic as a pure state machine: no I/O, no clock, no threads. Each
+// event takes the current time and appends the actions the driver must carry out
+// (ConnectionPool is that driver). This keeps every rule (FIFO waiters, deadlines, backoff,
+// validation, idle timeout, lifetime, accounting) testable with a fake clock.
+//
+// Not thread-safe; the driver serialises calls.
+class PoolCore {
+ public:
+  using TimePoint = Clock::time_point;
+  using ConnId = std::uint64_t;
+  using WaiterId = std::uint64_t;
+
+  struct Action {
+    enum class Kind : std::uint8_t {
+      connect,   // open a connection for slot `conn`, then report connect_succeeded/failed
+      close,     // close connection `conn`; it is no longer counted
+      validate,  // validate `conn`, then report validation_done
+      grant,     // hand `conn` to `waiter`
+      fail,      // complete `waiter` with `error`
+    };
+    Kind kind;
+    ConnId conn = 0;
+    WaiterId waiter = 0;
+    errc error{};
+    friend bool operator==(const Action&, const Action&) = default;
+  };
+  using Actions = std::vector<Action>;
+
+  explicit PoolCore(PoolParams params, std::uint64_t seed = std::random_device{}());
+
+  // Opens min_size connections.
+  void start(TimePoint now, Actions& out);
+  // A caller asks for a connection by `deadline`. Waiters are served first come, first served.
+  void acquire(WaiterId w, TimePoint deadline, TimePoint now, Actions& out);
+  // The caller gave up (cancelled). Returns false if `w` was not waiting.
+  bool cancel_waiter(WaiterId w, TimePoint now, Actions& out);
+  // A borrowed connection comes back; `reusable` is false when its state is unknown.
+  void release(ConnId c, bool reusable, TimePoint now, Actions& out);
+  void connect_succeeded(ConnId c, TimePoint now, Actions& out);
+  void connect_failed(ConnId c, TimePoint now, Actions& out);
+  void validation_done(ConnId c, bool ok, TimePoint now, Actions& out);
+  // Time passed: expire waiters, retire idle and old connections, retry connects.
+  void tick(TimePoint now, Actions& out);
+  // Stops serving: fails every waiter, closes idle connections, and closes the rest as they
+  // come back.
+  void close(TimePoint now, Actions& out);
+
+  // When tick() next has something to do, if ever.
+  std::optional<TimePoint> next_wake() const;
+  PoolStats stats() const;
+  bool closing() const noexcept { return closing_; }
+  // Closing and nothing left open or opening.
+  bool drained() const noexcept { return closing_ && slots_.empty(); }
+  const PoolParams& params() const noexcept { return params_; }
+
+ private:
+  enum class State : std::uint8_t { connecting, backoff, idle, busy, validating };
+  struct Slot {
+    State state = State::connecting;
+    TimePoint created{};
+    TimePoint idle_since{};
+    TimePoint retry_at{};
+  };
+  struct Waiter {
+    WaiterId id;
+    TimePoint deadline;
+    std::optional<ConnId> validating;  // an idle connection being checked for this waiter
+  };
+
+  void serve(TimePoint now, Actions& out);
+  void ensure_capacity(TimePoint now, Actions& out);
+  void close_slot(ConnId c, Actions& out);
+  void remove_idle(ConnId c);
+  bool too_old(const Slot& s, TimePoint now) const;
+  std::list<Waiter>::iterator first_unassigned();
+  std::chrono::milliseconds backoff_delay();
+
+  PoolParams params_;
+  std::mt19937_64 rng_;
+  std::map<ConnId, Slot> slots_;
+  std::vector<ConnId> idle_;  // most recently used at the back
+  std::list<Waiter> waiters_;
+  std::unordered_map<WaiterId, std::list<Waiter>::iterator> waiter_index_;
+  ConnId next_conn_ = 1;
+  std::uint32_t consecutive_failures_ = 0;
+  TimePoint connect_not_before_{};
+  bool closing_ = false;
+  PoolStats counters_;
+};
+
+}  // namespace sluice::pool

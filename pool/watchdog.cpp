@@ -1,0 +1,73 @@
+#include "pool/watchdog.hpp"
+
+#include <utility>
+
+namespace sluice::pool {
+
+Watchdog::Watchdog() : thread_([this] { loop(); }) {}
+
+Watchdog::~Watchdog() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+std::uint64_t Watchdog::arm(Clock::time_point when, Callback cb) {
+  std::uint64_t id;
+  bool earliest;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+    auto it = timers_.emplace(when, std::pair{id, std::move(cb)});
+    earliest = it == timers_.begin();
+  }
+  if (earliest) wake_.notify_one();
+  return id;
+}
+
+void Watchdog::disarm(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  for (auto it = timers_.begin(); it != timers_.end(); ++it) {
+    if (it->second.first == id) {
+      timers_.erase(it);
+      return;
+    }
+  }
+}
+
+void Watchdog::run_soon(Callback cb) {
+  {
+    std::lock_guard lock(mutex_);
+    immediate_.push_back(std::move(cb));
+  }
+  wake_.notify_one();
+}
+
+void Watchdog::loop() {
+  std::unique_lock lock(mutex_);
+  while (!stop_) {
+    std::vector<Callback> due = std::exchange(immediate_, {});
+    const auto now = Clock::now();
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      due.push_back(std::move(timers_.begin()->second.second));
+      timers_.erase(timers_.begin());
+    }
+    if (!due.empty()) {
+      lock.unlock();
+      for (auto& cb : due) cb();
+      lock.lock();
+      continue;
+    }
+    if (timers_.empty()) {
+      wake_.wait(lock);
+    } else {
+      const Clock::time_point next = timers_.begin()->first;  // the node may go while we wait
+      wake_.wait_until(lock, next);
+    }
+  }
+}
+
+}  // namespace sluice::pool

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sluice::pool {
+
+// A thread that runs cancellation callbacks at deadlines, or at once on request. Cancelling
+// a statement can itself block (psqlODBC opens a connection to send the cancel request), so
+// it runs here rather than on an I/O thread or on the busy worker. Thread-safe.
+class Watchdog {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Callback = std::function<void()>;
+
+  Watchdog();
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  // Runs `cb` at `when` unless disarmed first. Returns an id for disarm().
+  std::uint64_t arm(Clock::time_point when, Callback cb);
+  // Forgets the callback. If it is running right now, this returns without waiting; the
+  // callback itself must tolerate arriving late (see OdbcStatement::cancel).
+  void disarm(std::uint64_t id);
+  // Runs `cb` on the watchdog thread as soon as possible.
+  void run_soon(Callback cb);
+
+ private:
+  void loop();
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::multimap<Clock::time_point, std::pair<std::uint64_t, Callback>> timers_;
+  std::vector<Callback> immediate_;
+  std::uint64_t next_id_ = 1;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sluice::pool
