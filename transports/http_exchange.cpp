@@ -1,0 +1,115 @@
+#include "transports/http_exchange.hpp"
+
+#include <sys/socket.h>
+
+namespace sluice::transports {
+
+HttpExchange::HttpExchange(beast::tcp_stream& stream, HttpRequest request, std::string remote,
+                           std::size_t max_queued_frames)
+    : stream_(stream),
+      request_(std::move(request)),
+      remote_(std::move(remote)),
+      max_queued_(max_queued_frames),
+      keep_alive_(request_.keep_alive()),
+      idle_(stream.get_executor()) {}
+
+HttpExchange::~HttpExchange() {
+  *alive_ = false;
+  if (watching_) {
+    beast::error_code ec;
+    stream_.socket().cancel(ec);
+  }
+}
+
+asio::awaitable<void> HttpExchange::respond(HttpResponse response) {
+  responded_ = true;
+  response.keep_alive(keep_alive_ && response.keep_alive());
+  keep_alive_ = response.keep_alive();
+  response.prepare_payload();
+  co_await http::async_write(stream_, response, asio::use_awaitable);
+}
+
+asio::awaitable<void> HttpExchange::begin_stream(http::response<http::empty_body> head) {
+  responded_ = true;
+  streaming_ = true;
+  head.keep_alive(keep_alive_);
+  head.chunked(true);
+  http::response_serializer<http::empty_body> sr(head);
+  co_await http::async_write_header(stream_, sr, asio::use_awaitable);
+}
+
+bool HttpExchange::post(std::string frame) {
+  if (!streaming_ || write_error_ || peer_gone_) return false;
+  if (queue_.size() >= max_queued_) return false;
+  queue_.push_back(std::move(frame));
+  if (!writing_) write_next();
+  return true;
+}
+
+void HttpExchange::write_next() {
+  writing_ = true;
+  auto alive = alive_;
+  const std::string& frame = queue_.front();
+  auto done = [this, alive](beast::error_code ec, std::size_t) {
+    if (!*alive) return;
+    queue_.pop_front();
+    if (ec) {
+      write_error_ = ec;
+      queue_.clear();
+    }
+    if (!queue_.empty()) {
+      write_next();
+      return;
+    }
+    writing_ = false;
+    idle_.cancel();
+  };
+  if (frame.empty()) {  // the terminating chunk
+    asio::async_write(stream_, http::make_chunk_last(), std::move(done));
+  } else {
+    asio::async_write(stream_, http::make_chunk(asio::buffer(frame)), std::move(done));
+  }
+}
+
+asio::awaitable<void> HttpExchange::drain() {
+  while (writing_) {
+    idle_.expires_at(asio::steady_timer::time_point::max());
+    co_await idle_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (write_error_) throw beast::system_error(write_error_);
+}
+
+asio::awaitable<void> HttpExchange::send(std::string frame) {
+  if (write_error_) throw beast::system_error(write_error_);
+  queue_.push_back(std::move(frame));
+  if (!writing_) write_next();
+  co_await drain();
+}
+
+asio::awaitable<void> HttpExchange::end_stream() {
+  if (!write_error_) {
+    queue_.emplace_back();  // empty frame = final chunk
+    if (!writing_) write_next();
+  }
+  co_await drain();
+}
+
+void HttpExchange::watch_disconnect() {
+  if (watching_) return;
+  watching_ = true;
+  auto alive = alive_;
+  stream_.socket().async_wait(
+      asio::ip::tcp::socket::wait_read, [this, alive](beast::error_code ec) {
+        if (ec || !*alive) return;
+        char byte;
+        const auto n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+          peer_gone_ = true;
+          keep_alive_ = false;
+          disconnect_.emit(asio::cancellation_type::terminal);
+        }
+        // Data instead: a pipelined request. It stays in the socket for the next read.
+      });
+}
+
+}  // namespace sluice::transports

@@ -1,0 +1,155 @@
+#include "transports/http_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <list>
+#include <mutex>
+
+namespace sluice::transports {
+
+using tcp = asio::ip::tcp;
+
+struct HttpServer::State : std::enable_shared_from_this<State> {
+  State(asio::io_context& context, HttpServerParams p, HttpHandler h)
+      : io(context),
+        executor(context.get_executor()),
+        acceptor(context),
+        params(std::move(p)),
+        handler(std::move(h)) {}
+
+  // Connections run on strands of the io_context's own executor type: a strand wrapped
+  // around any_io_executor is a heap-shared target in Boost 1.81, whose reference counting
+  // was seen to free it early (ASan) when a stream outlives its coroutine's handlers.
+  asio::io_context& io;
+  asio::any_io_executor executor;
+  tcp::acceptor acceptor;
+  HttpServerParams params;
+  HttpHandler handler;
+  std::atomic<bool> stopping{false};
+  std::mutex mutex;
+  std::list<beast::tcp_stream*> connections;  // to close idle ones on stop()
+};
+
+namespace {
+
+HttpResponse plain_error(const HttpRequest& req, http::status status, std::string_view code,
+                         std::string_view message) {
+  HttpResponse res{status, req.version()};
+  res.set(http::field::content_type, "application/json");
+  res.body() = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":" + std::string(code) +
+               ",\"message\":\"" + std::string(message) + "\"}}";
+  res.keep_alive(false);
+  return res;
+}
+
+asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  std::string remote;
+  {
+    beast::error_code ec;
+    const auto ep = stream.socket().remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  std::list<beast::tcp_stream*>::iterator registered;
+  {
+    std::lock_guard lock(state->mutex);
+    registered = state->connections.insert(state->connections.end(), &stream);
+  }
+  struct Unregister {
+    HttpServer::State& s;
+    std::list<beast::tcp_stream*>::iterator it;
+    ~Unregister() {
+      std::lock_guard lock(s.mutex);
+      s.connections.erase(it);
+    }
+  } unregister{*state, registered};
+
+  const auto& params = state->params;
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(params.max_header_bytes));
+    parser.body_limit(params.max_body_bytes);
+    stream.expires_after(params.header_timeout);
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser,
+                                                    asio::as_tuple(asio::use_awaitable));
+    if (ec) break;  // closed, idle too long, or garbage: nothing to answer
+    stream.expires_after(params.body_timeout);
+    std::tie(ec, n) =
+        co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    if (ec == http::error::body_limit) {
+      auto res = plain_error(
+          parser.get(), http::status::payload_too_large, "-32600",
+          "request body exceeds the " + std::to_string(params.max_body_bytes) + "-byte limit");
+      co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      break;
+    }
+    if (ec) break;
+    stream.expires_never();
+    HttpExchange exchange(stream, parser.release(), remote, params.max_queued_frames);
+    try {
+      co_await state->handler(exchange);
+    } catch (const std::exception& e) {
+      spdlog::debug("http {}: request ended: {}", remote, e.what());
+      break;
+    }
+    if (!exchange.keep_alive() || state->stopping) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().close(ignored);
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> state) {
+  for (;;) {
+    auto [ec, socket] = co_await state->acceptor.async_accept(asio::make_strand(state->io),
+                                                              asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (state->stopping || ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("http: accept failed: {}", ec.message());
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, serve(state, std::move(socket)), asio::detached);
+  }
+}
+
+}  // namespace
+
+HttpServer::HttpServer(asio::io_context& io, HttpServerParams params, HttpHandler handler)
+    : state_(std::make_shared<State>(io, std::move(params), std::move(handler))) {}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+void HttpServer::start() {
+  auto& p = state_->params;
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(p.host, ec);
+  if (ec) {
+    throw std::system_error(ec, "cannot listen on '" + p.host + "': not an IP address");
+  }
+  const tcp::endpoint endpoint(address, p.port);
+  auto& acceptor = state_->acceptor;
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
+  acceptor.bind(endpoint, ec);
+  if (ec) {
+    throw std::system_error(ec, "cannot listen on " + p.host + ":" + std::to_string(p.port));
+  }
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  port_ = acceptor.local_endpoint().port();
+  asio::co_spawn(state_->executor, accept_loop(state_), asio::detached);
+}
+
+void HttpServer::stop() {
+  if (state_->stopping.exchange(true)) return;
+  asio::post(state_->executor, [state = state_] {
+    beast::error_code ec;
+    state->acceptor.close(ec);
+  });
+}
+
+}  // namespace sluice::transports
