@@ -1,123 +1,235 @@
-// sluice: the MCP gateway. Until the MCP server lands, running it opens the embedded demo
-// warehouse through the connection pool and prints what it holds, so a new user sees the
-// whole data path (ODBC driver, blocking workers, async pool) work end to end.
+// sluice: the MCP gateway. Reads its configuration (file, SLUICE_* variables, flags), opens
+// a pool per source (the built-in demo when none is configured), and serves MCP over
+// Streamable HTTP, or over stdin/stdout with --stdio.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
-#include <cstdio>
+#include <csignal>
 #include <iostream>
-#include <string>
-#include <string_view>
-#include <vector>
+#include <thread>
 
+#include "gateway/config.hpp"
+#include "gateway/database_tools.hpp"
 #include "gateway/demo_database.hpp"
-#include "pool/connection_pool.hpp"
+#include "gateway/mcp_engine.hpp"
+#include "gateway/mcp_http_endpoint.hpp"
 #include "pool/odbc_backend.hpp"
-#include "pool/result_buffer.hpp"
+#include "session/session_tokens.hpp"
+#include "transports/http_server.hpp"
+#include "transports/stdio_transport.hpp"
+
+extern char** environ;
 
 namespace {
 
 using namespace sluice;
+using namespace std::chrono_literals;
 
-constexpr std::string_view kUsage = R"(Usage: sluice [OPTIONS]
-
-Sluice is an MCP gateway to SQL warehouses. This build opens the embedded demo
-warehouse (SQLite) through the connection pool and lists its tables and views.
-
-Options:
-  --demo-db PATH   where the demo warehouse lives; created on first use
-                   (default: $SLUICE_DEMO_DB, else $XDG_DATA_HOME/sluice/demo.sqlite,
-                   else ~/.local/share/sluice/demo.sqlite)
-  --help           show this help and exit
-  --version        print the version and exit
-)";
-
-std::string quote_identifier(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
+std::vector<std::string> environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  return env;
 }
 
-asio::awaitable<int> list_demo(std::filesystem::path path, pool::BlockingPool& workers,
-                               pool::Watchdog& watchdog) {
-  auto make_backend = [&](std::string cs) {
-    return std::make_shared<pool::OdbcBackend>(pool::OdbcBackendParams{"demo", std::move(cs)},
+std::string instructions(const std::vector<gateway::Source>& sources) {
+  std::string text =
+      "Sluice gives you SQL databases as tools. Explore with list_tables and describe_table, "
+      "then read with query (one read-only statement; results are capped, 'truncated' says "
+      "when more rows exist). Sources: ";
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += sources[i].name + " (" + std::string(sources[i].dialect->name()) + ")";
+  }
+  return text + ". The first is the default; pass 'source' to pick another.";
+}
+
+// Runs `f` to completion on a private io_context (used before serving starts).
+template <class F>
+auto run_now(F f) {
+  asio::io_context io;
+  std::exception_ptr error;
+  auto fut = asio::co_spawn(io, std::move(f), asio::use_future);
+  io.run();
+  return fut.get();
+}
+
+int serve(const gateway::Config& cfg, bool stdio) {
+  pool::OdbcEnvironment::get();  // on the main thread, before any worker starts
+
+  std::vector<gateway::SourceConfig> configs = cfg.sources;
+  std::size_t workers_needed = 1;
+  for (const auto& s : configs) workers_needed += s.pool.max_size;
+  if (configs.empty()) workers_needed += 4;
+  pool::BlockingPool workers(cfg.worker_threads > 0 ? cfg.worker_threads : workers_needed);
+  pool::Watchdog watchdog;
+  auto make_backend = [&](const std::string& name, std::string cs) {
+    return std::make_shared<pool::OdbcBackend>(pool::OdbcBackendParams{name, std::move(cs)},
                                                workers, watchdog);
   };
-  if (co_await gateway::DemoDatabase::ensure(path, make_backend)) {
-    std::cout << "Created the demo warehouse at " << path.string() << "\n";
+
+  if (configs.empty()) {
+    const auto path = cfg.demo_db.empty() ? gateway::DemoDatabase::default_path() : cfg.demo_db;
+    auto demo_backend = [&](std::string cs) { return make_backend("demo", std::move(cs)); };
+    const bool created = run_now([&]() -> asio::awaitable<bool> {
+      co_return co_await gateway::DemoDatabase::ensure(path, demo_backend);
+    });
+    if (created) spdlog::info("created the demo warehouse at {}", path.string());
+    gateway::SourceConfig demo;
+    demo.name = "demo";
+    demo.connection_string = gateway::DemoDatabase::connection_string(path);
+    demo.dialect = "sqlite";
+    demo.pool.min_size = 1;
+    demo.pool.max_size = 4;
+    configs.push_back(std::move(demo));
   }
-  pool::PoolParams params;
-  params.min_size = 1;
-  params.max_size = 2;
-  pool::ConnectionPool pool(co_await asio::this_coro::executor,
-                            make_backend(gateway::DemoDatabase::connection_string(path)), params);
-  pool.start();
-  const auto deadline = pool::Clock::now() + std::chrono::seconds(10);
-  {
-    auto conn = co_await pool.acquire(deadline);
-    pool::ResultBuffer objects;
-    const pool::Statement list{
-        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') "
-        "AND name NOT LIKE 'sqlite_%' ORDER BY type, name",
-        {}};
-    co_await conn->execute(list, objects, deadline);
-    std::cout << "Demo warehouse " << path.string() << "\n\n";
-    std::printf("  %-18s %-6s %10s\n", "name", "kind", "rows");
-    for (const auto& row : objects.rows()) {
-      const auto& name = std::get<std::string>(row[0]);
-      const auto& kind = std::get<std::string>(row[1]);
-      pool::ResultBuffer count;
-      const std::string sql = "SELECT count(*) FROM " + quote_identifier(name);
-      co_await conn->execute({sql, {}}, count, deadline);
-      std::printf("  %-18s %-6s %10lld\n", name.c_str(), kind.c_str(),
-                  static_cast<long long>(std::get<std::int64_t>(count.rows().at(0).at(0))));
+
+  asio::io_context io(static_cast<int>(std::max<std::size_t>(1, cfg.io_threads)));
+  std::vector<gateway::Source> sources;
+  sources.reserve(configs.size());
+  for (const auto& sc : configs) {
+    std::string dialect_name = sc.dialect.empty()
+                                   ? gateway::SourceConfig::detect_dialect(sc.connection_string)
+                                   : sc.dialect;
+    auto kind = pool::Dialect::parse(dialect_name);
+    if (!kind) {
+      throw gateway::ConfigError("sources." + sc.name +
+                                 ".dialect: cannot tell the database from the connection string; "
+                                 "set dialect: postgresql, sqlite, snowflake or e6data");
     }
+    gateway::Source src;
+    src.name = sc.name;
+    src.dialect = pool::Dialect::make(*kind);
+    src.pool = std::make_unique<pool::ConnectionPool>(
+        io.get_executor(), make_backend(sc.name, sc.connection_string), sc.pool);
+    src.limits = sc.limits;
+    src.allow_writes = sc.allow_writes;
+    src.pool->start();
+    sources.push_back(std::move(src));
   }
-  const auto s = pool.stats();
-  std::cout << "\nPool: " << s.total << " open, " << s.created << " created, " << s.busy
-            << " busy\n";
-  co_await pool.close(pool::Clock::now() + std::chrono::seconds(5));
-  co_return 0;
+
+  gateway::DatabaseTools tools(sources);
+  std::optional<session::TokenSigner> signer;
+  if (cfg.session_key.empty()) {
+    if (!stdio) {
+      spdlog::warn(
+          "no session_key configured: legacy session ids are signed with a random key "
+          "and do not survive a restart or work across replicas");
+    }
+    signer = session::TokenSigner::random();
+  } else {
+    signer.emplace(cfg.session_key_bytes());
+  }
+  session::SessionTokens sessions(std::move(*signer), std::chrono::hours(24));
+  gateway::McpEngine engine(tools, sessions, {"sluice", SLUICE_VERSION, instructions(sources)});
+
+  std::unique_ptr<transports::HttpServer> server;
+  std::unique_ptr<transports::StdioTransport> stdio_transport;
+  gateway::ConnectionState stdio_state;
+  std::optional<gateway::McpHttpEndpoint> endpoint;
+
+  auto shutdown = [&]() {
+    if (server) server->stop();
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (auto& s : sources) co_await s.pool->close(pool::Clock::now() + 5s);
+          io.stop();
+        },
+        asio::detached);
+  };
+
+  if (stdio) {
+    auto handler = [&](std::string line,
+                       transports::StdioTransport::Send send) -> asio::awaitable<void> {
+      gateway::MessageContext ctx;
+      ctx.transport = gateway::Transport::stdio;
+      ctx.remote = "stdio";
+      ctx.connection = &stdio_state;
+      ctx.cancel_scope = "stdio";
+      gateway::Outcome out;
+      try {
+        out = co_await engine.handle(line, ctx, send);
+      } catch (const pool::DbError&) {
+        co_return;  // cancelled: no reply, as the protocol asks
+      }
+      if (!out.body.empty() && out.http_status != 202) send(std::move(out.body));
+    };
+    stdio_transport = std::make_unique<transports::StdioTransport>(io.get_executor(), handler);
+    asio::co_spawn(stdio_transport->executor(), stdio_transport->run(),
+                   [&](std::exception_ptr) { shutdown(); });
+  } else {
+    const auto address = cfg.http.listen_address();
+    transports::HttpServerParams hp;
+    hp.host = address.host;
+    hp.port = address.port;
+    hp.max_body_bytes = cfg.http.max_body_bytes;
+    hp.header_timeout = cfg.http.header_timeout;
+    hp.body_timeout = cfg.http.body_timeout;
+    boost::system::error_code ec;
+    const auto ip = asio::ip::make_address(address.host, ec);
+    endpoint.emplace(
+        engine, sessions,
+        gateway::McpHttpEndpoint::Params{cfg.http.path, cfg.http.allowed_origins,
+                                         cfg.http.allowed_hosts, !ec && ip.is_loopback()});
+    server = std::make_unique<transports::HttpServer>(
+        io, hp,
+        [&](transports::HttpExchange& ex) -> asio::awaitable<void> { return (*endpoint)(ex); });
+    server->start();
+    spdlog::info(
+        "serving MCP at http://{}:{}{} (sources: {})",
+        address.host.find(':') != std::string::npos ? "[" + address.host + "]" : address.host,
+        server->port(), cfg.http.path, sources.size());
+  }
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: draining", sig);
+    shutdown();
+  });
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < cfg.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::filesystem::path demo = gateway::DemoDatabase::default_path();
-  const std::vector<std::string_view> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (args[i] == "--version") {
-      std::cout << "sluice " << SLUICE_VERSION << "\n";
-      return 0;
-    }
-    if (args[i] == "--demo-db" && i + 1 < args.size()) {
-      demo = args[++i];
-      continue;
-    }
-    std::cerr << "sluice: unknown option '" << args[i] << "'\n\n" << kUsage;
-    return 2;
-  }
-  spdlog::set_default_logger(spdlog::stderr_color_mt("sluice"));
+  auto logger = spdlog::stderr_color_mt("sluice");
+  spdlog::set_default_logger(logger);
   try {
-    pool::OdbcEnvironment::get();  // on the main thread, before any worker starts
-    pool::BlockingPool workers(4);
-    pool::Watchdog watchdog;
-    asio::io_context io;
-    int rc = 1;
-    asio::co_spawn(io, list_demo(demo, workers, watchdog), [&](std::exception_ptr e, int r) {
-      if (e) std::rethrow_exception(e);
-      rc = r;
-    });
-    io.run();
-    return rc;
+    const auto cli = gateway::CommandLine::parse(argc, argv);
+    using Action = gateway::CommandLine::Action;
+    switch (cli.action) {
+      case Action::help:
+        std::cout << gateway::CommandLine::usage();
+        return 0;
+      case Action::version:
+        std::cout << "sluice " << SLUICE_VERSION << "\n";
+        return 0;
+      case Action::check_config:
+        try {
+          const auto cfg = gateway::resolve_config(cli, environment());
+          std::cout << cfg.summary();
+          return 0;
+        } catch (const gateway::ConfigError& e) {
+          std::cerr << "sluice: " << e.what() << "\n";
+          return 1;
+        }
+      case Action::serve:
+      case Action::stdio:
+        break;
+    }
+    const auto cfg = gateway::resolve_config(cli, environment());
+    spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+    return serve(cfg, cli.action == Action::stdio);
+  } catch (const gateway::ConfigError& e) {
+    std::cerr << "sluice: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "sluice: " << e.what() << "\n";
     return 1;

@@ -1,0 +1,323 @@
+#include "gateway/database_tools.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "gateway/json_writer.hpp"
+#include "gateway/result_encoder.hpp"
+#include "gateway/sql_guard.hpp"
+
+namespace sluice::gateway {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::array<std::string_view, 7> kToolNames = {
+    "list_databases", "list_schemas", "list_tables", "describe_table",
+    "query",          "explain",      "execute"};
+
+// An argument the model got wrong: reported as an isError result naming the field.
+class ArgumentError : public std::runtime_error {
+ public:
+  using runtime_error::runtime_error;
+};
+
+std::string optional_string(const json& args, const char* key) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return {};
+  if (!it->is_string()) {
+    throw ArgumentError(std::string("argument '") + key + "' must be a string, got " +
+                        it->type_name());
+  }
+  return it->get<std::string>();
+}
+
+std::string required_string(const json& args, const char* key) {
+  std::string v = optional_string(args, key);
+  if (v.empty()) throw ArgumentError(std::string("argument '") + key + "' is required");
+  return v;
+}
+
+std::optional<std::int64_t> optional_positive(const json& args, const char* key) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer() || it->get<std::int64_t>() < 1) {
+    throw ArgumentError(std::string("argument '") + key + "' must be a positive integer");
+  }
+  return it->get<std::int64_t>();
+}
+
+SqlDialect guard_dialect(pool::Dialect::Kind k) {
+  switch (k) {
+    case pool::Dialect::Kind::postgresql:
+      return SqlDialect::postgresql;
+    case pool::Dialect::Kind::sqlite:
+      return SqlDialect::sqlite;
+    case pool::Dialect::Kind::snowflake:
+      return SqlDialect::snowflake;
+    case pool::Dialect::Kind::e6data:
+      return SqlDialect::e6data;
+  }
+  return SqlDialect::postgresql;
+}
+
+ToolResult error_result(std::string text) {
+  return ToolResult{{}, std::move(text), true};
+}
+
+std::string db_error_text(const pool::DbError& e) {
+  std::string text;
+  switch (e.kind()) {
+    case pool::errc::statement_timeout:
+      text = "The statement ran past its deadline and was cancelled. ";
+      break;
+    case pool::errc::acquire_timeout:
+      text = "The database is busy or unreachable. ";
+      break;
+    case pool::errc::connection_lost:
+      text = "The database connection was lost; retry. ";
+      break;
+    default:
+      break;
+  }
+  return text + e.what();
+}
+
+// The inputSchema properties every tool shares, and the common output schema.
+std::string source_property(const std::vector<Source>& sources) {
+  std::string out =
+      "\"source\":{\"type\":\"string\",\"description\":\"Configured source to use "
+      "(default: ";
+  JsonWriter w(out);
+  w.string_body(sources.front().name);
+  out += ")\",\"enum\":[";
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (i > 0) out += ',';
+    w.string(sources[i].name);
+  }
+  out += "]}";
+  return out;
+}
+
+constexpr std::string_view kOutputSchema =
+    R"json({"type":"object","properties":{"columns":{"type":"array","items":{"type":"object",)json"
+    R"json("properties":{"name":{"type":"string"},"type":{"type":"string"},)json"
+    R"json("databaseType":{"type":"string"}},"required":["name","type"]}},)json"
+    R"json("rows":{"type":"array","items":{"type":"array"}},"rowCount":{"type":"integer"},)json"
+    R"json("truncated":{"type":"boolean"},"rowsAffected":{"type":"integer"}},)json"
+    R"json("required":["columns","rows","rowCount","truncated"]})json";
+
+std::string tool(std::string_view name, std::string_view title, std::string_view description,
+                 std::string_view properties, std::string_view required, bool read_only,
+                 bool destructive) {
+  std::string out = "{\"name\":\"";
+  out += name;
+  out += "\",\"title\":\"";
+  out += title;
+  out += "\",\"description\":";
+  JsonWriter(out).string(description);
+  out += ",\"inputSchema\":{\"type\":\"object\",\"properties\":{";
+  out += properties;
+  out += "},\"required\":[";
+  out += required;
+  out += "],\"additionalProperties\":false},\"outputSchema\":";
+  out += kOutputSchema;
+  out += ",\"annotations\":{\"title\":\"";
+  out += title;
+  out += "\",\"readOnlyHint\":";
+  out += read_only ? "true" : "false";
+  if (!read_only) {
+    out += ",\"destructiveHint\":";
+    out += destructive ? "true" : "false";
+  }
+  out += ",\"openWorldHint\":false}}";
+  return out;
+}
+
+// describe_table's nullable and primary_key columns are booleans on every database; SQLite
+// computes them as 0/1 integers, so this sink re-types them on the way through.
+class BooleanColumns final : public pool::RowSink {
+ public:
+  explicit BooleanColumns(pool::RowSink& next) : next_(next) {}
+  void columns(std::span<const pool::ColumnInfo> columns) override {
+    infos_.assign(columns.begin(), columns.end());
+    for (std::size_t i = 0; i < infos_.size(); ++i) {
+      if (infos_[i].name == "nullable" || infos_[i].name == "primary_key") {
+        infos_[i].type = pool::ColumnType::boolean;
+        flags_.push_back(i);
+      }
+    }
+    next_.columns(infos_);
+  }
+  bool row(const pool::RowView& row) override { return next_.row(View(row, flags_)); }
+
+ private:
+  class View final : public pool::RowView {
+   public:
+    View(const pool::RowView& inner, const std::vector<std::size_t>& flags)
+        : inner_(inner), flags_(flags) {}
+    std::size_t size() const noexcept override { return inner_.size(); }
+    pool::Value operator[](std::size_t i) const override {
+      pool::Value v = inner_[i];
+      if (std::find(flags_.begin(), flags_.end(), i) != flags_.end()) {
+        if (const auto* n = std::get_if<std::int64_t>(&v)) return *n != 0;
+      }
+      return v;
+    }
+
+   private:
+    const pool::RowView& inner_;
+    const std::vector<std::size_t>& flags_;
+  };
+
+  pool::RowSink& next_;
+  std::vector<pool::ColumnInfo> infos_;
+  std::vector<std::size_t> flags_;
+};
+
+}  // namespace
+
+DatabaseTools::DatabaseTools(std::vector<Source>& sources) : sources_(sources) {
+  if (sources_.empty()) throw std::invalid_argument("DatabaseTools needs at least one source");
+  const std::string src = source_property(sources_);
+  const std::string db =
+      R"json("database":{"type":"string","description":"Database (catalog) to look in; default: the connection's"})json";
+  const std::string schema =
+      R"json("schema":{"type":"string","description":"Schema to look in; default: all, or the search path"})json";
+  const std::string sql_timeout =
+      R"json("timeout_ms":{"type":"integer","minimum":1,"description":"Deadline for the statement in milliseconds; capped by the source's limit"})json";
+  definitions_ = "[";
+  definitions_ += tool("list_databases", "List databases",
+                       "Lists the databases (catalogs) of a source.", src, "", true, false);
+  definitions_ += ',';
+  definitions_ += tool("list_schemas", "List schemas", "Lists the schemas of a database.",
+                       src + "," + db, "", true, false);
+  definitions_ += ',';
+  definitions_ += tool(
+      "list_tables", "List tables",
+      "Lists tables and views with their schema and kind ('table' or 'view').",
+      src + "," + db + "," + schema +
+          R"json(,"pattern":{"type":"string","description":"SQL LIKE pattern on the table name, e.g. 'order%'"})json",
+      "", true, false);
+  definitions_ += ',';
+  definitions_ += tool(
+      "describe_table", "Describe table",
+      "Describes a table's columns: name, type, nullability, default and primary key.",
+      src + "," + db + "," + schema +
+          R"json(,"table":{"type":"string","description":"Table or view name, as stored (no quotes)"})json",
+      "\"table\"", true, false);
+  definitions_ += ',';
+  definitions_ += tool(
+      "query", "Run a read-only query",
+      "Runs one read-only SQL statement (SELECT, WITH, VALUES, SHOW, DESCRIBE, EXPLAIN) and "
+      "returns its rows. Results are capped by max_rows and by size; 'truncated' says when "
+      "more rows exist.",
+      src + R"json(,"sql":{"type":"string","description":"One read-only SQL statement"},)json" +
+          R"json("max_rows":{"type":"integer","minimum":1,"description":"Return at most this many rows (capped by the source's limit)"},)json" +
+          sql_timeout,
+      "\"sql\"", true, false);
+  definitions_ += ',';
+  definitions_ +=
+      tool("explain", "Explain a query",
+           "Shows the database's plan for one read-only SQL statement without "
+           "running it.",
+           src + R"json(,"sql":{"type":"string","description":"The statement to explain"},)json" +
+               sql_timeout,
+           "\"sql\"", true, false);
+  definitions_ += ',';
+  definitions_ +=
+      tool("execute", "Execute a write",
+           "Executes one SQL statement that changes data or schema (INSERT, UPDATE, "
+           "DELETE, DDL). Refused unless the source allows writes.",
+           src + R"json(,"sql":{"type":"string","description":"The statement to execute"},)json" +
+               sql_timeout,
+           "\"sql\"", false, true);
+  definitions_ += ']';
+}
+
+bool DatabaseTools::has(std::string_view name) const noexcept {
+  return std::find(kToolNames.begin(), kToolNames.end(), name) != kToolNames.end();
+}
+
+Source& DatabaseTools::source_for(const json& arguments) {
+  const std::string name = optional_string(arguments, "source");
+  if (name.empty()) return sources_.front();
+  for (auto& s : sources_) {
+    if (s.name == name) return s;
+  }
+  std::string known;
+  for (const auto& s : sources_) known += (known.empty() ? "" : ", ") + s.name;
+  throw ArgumentError("unknown source '" + name + "'; configured sources: " + known);
+}
+
+asio::awaitable<ToolResult> DatabaseTools::call(std::string name, const json& arguments,
+                                                pool::Deadline deadline, Progress progress) {
+  if (!has(name)) throw ToolRequestError("unknown tool '" + std::string(name) + "'");
+  if (!arguments.is_object()) throw ToolRequestError("params.arguments must be an object");
+  try {
+    Source& src = source_for(arguments);
+    const auto& limits = src.limits;
+    auto timeout = limits.timeout;
+    if (auto t = optional_positive(arguments, "timeout_ms")) {
+      timeout = std::min(std::chrono::milliseconds(*t), limits.max_timeout);
+    }
+    deadline = std::min(deadline, pool::Clock::now() + timeout);
+    ResultLimits caps{limits.max_rows, limits.max_bytes};
+    pool::Dialect::Sql sql;
+    bool write = false;
+    if (name == "list_databases") {
+      sql = src.dialect->list_databases();
+    } else if (name == "list_schemas") {
+      sql = src.dialect->list_schemas(optional_string(arguments, "database"));
+    } else if (name == "list_tables") {
+      sql = src.dialect->list_tables(optional_string(arguments, "database"),
+                                     optional_string(arguments, "schema"),
+                                     optional_string(arguments, "pattern"));
+    } else if (name == "describe_table") {
+      sql = src.dialect->describe_table(optional_string(arguments, "database"),
+                                        optional_string(arguments, "schema"),
+                                        required_string(arguments, "table"));
+    } else {
+      const std::string text = required_string(arguments, "sql");
+      if (name == "execute") {
+        if (!src.allow_writes) {
+          co_return error_result("Writes are disabled on source '" + src.name +
+                                 "'. An operator can enable them with allow_writes: true in "
+                                 "that source's configuration.");
+        }
+        write = true;
+        sql.text = text;
+      } else {
+        const GuardVerdict verdict =
+            SqlGuard::check_read_only(text, guard_dialect(src.dialect->kind()));
+        if (!verdict.allowed) co_return error_result(verdict.message);
+        sql.text = name == "explain" ? src.dialect->explain(text) : text;
+        if (auto rows = optional_positive(arguments, "max_rows")) {
+          caps.max_rows = std::min<std::size_t>(caps.max_rows, static_cast<std::size_t>(*rows));
+        }
+      }
+    }
+    ToolResult result;
+    result.structured.reserve(4096);
+    ResultEncoder encoder(result.structured, result.text, caps, std::move(progress));
+    BooleanColumns booleans(encoder);
+    pool::RowSink& sink = name == "describe_table" ? static_cast<pool::RowSink&>(booleans)
+                                                   : static_cast<pool::RowSink&>(encoder);
+    auto conn = co_await src.pool->acquire(deadline);
+    const pool::Statement stmt{sql.text, sql.params};
+    const pool::ExecResult exec = co_await conn->execute(stmt, sink, deadline);
+    if (write && exec.rows_affected >= 0) {
+      encoder.finish(exec.rows_affected);
+    } else {
+      encoder.finish();
+    }
+    co_return result;
+  } catch (const ArgumentError& e) {
+    co_return error_result(std::string("Invalid arguments: ") + e.what());
+  } catch (const pool::DbError& e) {
+    if (e.kind() == pool::errc::cancelled) throw;  // nobody is waiting for an answer
+    co_return error_result(db_error_text(e));
+  }
+}
+
+}  // namespace sluice::gateway
