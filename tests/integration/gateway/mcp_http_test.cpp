@@ -1,0 +1,417 @@
+// The gateway over real HTTP on loopback, in process: HttpServer + McpHttpEndpoint + McpEngine
+// + DatabaseTools against a private PostgreSQL through psqlODBC and a SQLite file through
+// sqliteodbc. A plain blocking Beast client plays the MCP client.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <future>
+#include <thread>
+
+#include "gateway/database_tools.hpp"
+#include "gateway/mcp_engine.hpp"
+#include "gateway/mcp_http_endpoint.hpp"
+#include "pool/odbc_backend.hpp"
+#include "session/session_tokens.hpp"
+#include "tests/support/pg_cluster.hpp"
+#include "tests/support/sqlite_file.hpp"
+#include "transports/http_server.hpp"
+
+namespace sluice::test {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+struct Reply {
+  unsigned status = 0;
+  std::string content_type;
+  std::string session_id;
+  std::string body;
+  json message() const { return json::parse(body); }
+};
+
+// One request on a fresh connection.
+Reply post(std::uint16_t port, const std::string& body,
+           const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  http::request<http::string_body> req{http::verb::post, "/mcp", 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::content_type, "application/json");
+  req.set(http::field::accept, "application/json, text/event-stream");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  return {res.result_int(), std::string(res[http::field::content_type]),
+          std::string(res["Mcp-Session-Id"]), res.body()};
+}
+
+json modern_meta() {
+  return {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+          {"io.modelcontextprotocol/clientCapabilities", json::object()},
+          {"io.modelcontextprotocol/clientInfo", {{"name", "it"}, {"version", "1"}}}};
+}
+
+std::vector<std::pair<std::string, std::string>> modern_headers(const std::string& method,
+                                                                const std::string& name = "") {
+  std::vector<std::pair<std::string, std::string>> h = {{"MCP-Protocol-Version", "2026-07-28"},
+                                                        {"Mcp-Method", method}};
+  if (!name.empty()) h.emplace_back("Mcp-Name", name);
+  return h;
+}
+
+// A gateway with one source, serving on a free loopback port from a background thread.
+class Gateway {
+ public:
+  Gateway(const std::string& source, const std::string& dialect, std::string connection_string,
+          gateway::QueryLimits limits, bool allow_writes = false)
+      : signer_(std::string(32, 'k')), sessions_(std::move(signer_), 1h) {
+    pool::PoolParams pp;
+    pp.min_size = 1;
+    pp.max_size = 3;
+    auto backend = std::make_shared<pool::OdbcBackend>(
+        pool::OdbcBackendParams{source, std::move(connection_string)}, workers_, watchdog_);
+    gateway::Source src;
+    src.name = source;
+    src.dialect = pool::Dialect::make(*pool::Dialect::parse(dialect));
+    src.pool = std::make_unique<pool::ConnectionPool>(io_.get_executor(), backend, pp);
+    src.limits = limits;
+    src.allow_writes = allow_writes;
+    src.pool->start();
+    sources_.push_back(std::move(src));
+    tools_ = std::make_unique<gateway::DatabaseTools>(sources_);
+    engine_ = std::make_unique<gateway::McpEngine>(
+        *tools_, sessions_, gateway::McpEngine::Params{"sluice", "test", ""});
+    endpoint_ = std::make_unique<gateway::McpHttpEndpoint>(*engine_, sessions_,
+                                                           gateway::McpHttpEndpoint::Params{});
+    transports::HttpServerParams hp;
+    hp.port = 0;
+    server_ = std::make_unique<transports::HttpServer>(
+        io_, hp, [this](transports::HttpExchange& ex) { return (*endpoint_)(ex); });
+    server_->start();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~Gateway() {
+    server_->stop();
+    std::promise<void> closed;
+    asio::co_spawn(
+        io_,
+        [this]() -> asio::awaitable<void> {
+          co_await sources_.front().pool->close(pool::Clock::now() + 5s);
+        },
+        [&](std::exception_ptr) { closed.set_value(); });
+    closed.get_future().wait();
+    io_.stop();
+    thread_.join();
+  }
+  std::uint16_t port() const { return server_->port(); }
+
+  // Legacy initialize; returns the session id.
+  std::string initialize(const std::string& version = "2025-06-18") {
+    const json init = {{"jsonrpc", "2.0"},
+                       {"id", 0},
+                       {"method", "initialize"},
+                       {"params",
+                        {{"protocolVersion", version},
+                         {"capabilities", json::object()},
+                         {"clientInfo", {{"name", "it"}, {"version", "1"}}}}}};
+    Reply r = post(port(), init.dump());
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return r.session_id;
+  }
+
+  // A legacy tools/call; returns the JSON-RPC result.
+  json call(const std::string& session, const std::string& tool, json args, int id = 1) {
+    const json req = {{"jsonrpc", "2.0"},
+                      {"id", id},
+                      {"method", "tools/call"},
+                      {"params", {{"name", tool}, {"arguments", std::move(args)}}}};
+    Reply r = post(port(), req.dump(),
+                   {{"Mcp-Session-Id", session}, {"MCP-Protocol-Version", "2025-06-18"}});
+    EXPECT_EQ(r.status, 200u) << r.body;
+    json m = r.message();
+    EXPECT_TRUE(m.contains("result")) << r.body;
+    return m.value("result", json::object());
+  }
+
+ private:
+  asio::io_context io_;
+  pool::BlockingPool workers_{4};
+  pool::Watchdog watchdog_;
+  session::TokenSigner signer_;
+  session::SessionTokens sessions_;
+  std::vector<gateway::Source> sources_;
+  std::unique_ptr<gateway::DatabaseTools> tools_;
+  std::unique_ptr<gateway::McpEngine> engine_;
+  std::unique_ptr<gateway::McpHttpEndpoint> endpoint_;
+  std::unique_ptr<transports::HttpServer> server_;
+  std::thread thread_;
+};
+
+std::vector<std::string> column(const json& result, const std::string& name) {
+  const auto& sc = result.at("structuredContent");
+  std::size_t index = 0;
+  for (; index < sc.at("columns").size(); ++index) {
+    if (sc["columns"][index]["name"] == name) break;
+  }
+  std::vector<std::string> out;
+  for (const auto& row : sc.at("rows")) {
+    out.push_back(row.at(index).is_string() ? row[index].get<std::string>() : row[index].dump());
+  }
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+int running_sleeps() {
+  return std::stoi(PgCluster::shared().psql(
+      "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE "
+      "'SELECT pg_sleep(30)%'"));
+}
+
+class PostgresGatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    PgCluster::shared().psql(
+        "DROP SCHEMA IF EXISTS shop CASCADE; CREATE SCHEMA shop;"
+        "CREATE TABLE shop.items (id int PRIMARY KEY, label text NOT NULL, price numeric(10,2));"
+        "INSERT INTO shop.items SELECT g, 'item ' || g, g * 1.5 FROM generate_series(1, 500) g;"
+        "CREATE VIEW shop.cheap AS SELECT * FROM shop.items WHERE price < 10;"
+        "DROP TABLE IF EXISTS public.scratch; CREATE TABLE public.scratch (n int);");
+  }
+  static gateway::QueryLimits limits() {
+    gateway::QueryLimits l;
+    l.max_rows = 100;
+    l.max_bytes = 64 * 1024;
+    return l;
+  }
+};
+
+TEST_F(PostgresGatewayTest, EveryToolWorksOverHttp) {
+  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits(),
+             true);
+  const std::string session = gw.initialize();
+  ASSERT_FALSE(session.empty());
+
+  EXPECT_TRUE(
+      contains(column(gw.call(session, "list_databases", json::object()), "name"), "sluice_test"));
+  EXPECT_TRUE(contains(column(gw.call(session, "list_schemas", json::object()), "name"), "shop"));
+
+  const json tables = gw.call(session, "list_tables", {{"schema", "shop"}});
+  EXPECT_EQ(column(tables, "name"), (std::vector<std::string>{"cheap", "items"}));
+  EXPECT_EQ(column(tables, "kind"), (std::vector<std::string>{"view", "table"}));
+  const json filtered = gw.call(session, "list_tables", {{"schema", "shop"}, {"pattern", "it%"}});
+  EXPECT_EQ(column(filtered, "name"), (std::vector<std::string>{"items"}));
+
+  const json described =
+      gw.call(session, "describe_table", {{"schema", "shop"}, {"table", "items"}});
+  EXPECT_EQ(column(described, "name"), (std::vector<std::string>{"id", "label", "price"}));
+  EXPECT_EQ(column(described, "primary_key"), (std::vector<std::string>{"true", "false", "false"}));
+  EXPECT_EQ(column(described, "nullable"), (std::vector<std::string>{"false", "false", "true"}));
+  EXPECT_EQ(column(described, "type")[2], "numeric(10,2)");
+
+  const json q =
+      gw.call(session, "query",
+              {{"sql", "SELECT id, label, price FROM shop.items WHERE id <= 3 ORDER BY id"}});
+  EXPECT_EQ(q.at("isError"), false);
+  EXPECT_EQ(q["structuredContent"]["rows"],
+            json::parse(R"([[1,"item 1","1.50"],[2,"item 2","3.00"],[3,"item 3","4.50"]])"));
+  EXPECT_EQ(q["structuredContent"]["columns"][2]["type"], "decimal");
+  EXPECT_NE(q["content"][0]["text"].get<std::string>().find("item 2\t3.00"), std::string::npos);
+
+  const json plan = gw.call(session, "explain", {{"sql", "SELECT * FROM shop.items WHERE id = 7"}});
+  EXPECT_EQ(plan.at("isError"), false);
+  EXPECT_NE(plan["content"][0]["text"].get<std::string>().find("Index Scan"), std::string::npos)
+      << plan.dump();
+
+  const json wrote = gw.call(session, "execute",
+                             {{"sql", "INSERT INTO public.scratch SELECT generate_series(1, 4)"}});
+  EXPECT_EQ(wrote.at("isError"), false) << wrote.dump();
+  EXPECT_EQ(wrote["structuredContent"]["rowsAffected"], 4);
+
+  const json refused =
+      gw.call(session, "query",
+              {{"sql", "WITH d AS (DELETE FROM shop.items RETURNING *) SELECT * FROM d"}});
+  EXPECT_EQ(refused.at("isError"), true);
+  EXPECT_NE(refused["content"][0]["text"].get<std::string>().find("DELETE"), std::string::npos);
+
+  const json failed = gw.call(session, "query", {{"sql", "SELECT * FROM shop.nope"}});
+  EXPECT_EQ(failed.at("isError"), true);
+  EXPECT_NE(failed["content"][0]["text"].get<std::string>().find("SQLSTATE 42P01"),
+            std::string::npos)
+      << failed.dump();
+}
+
+TEST_F(PostgresGatewayTest, RowAndByteCapsTruncate) {
+  gateway::QueryLimits l = limits();
+  l.max_rows = 50;
+  l.max_bytes = 2000;
+  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), l);
+  const std::string session = gw.initialize();
+  const json by_rows =
+      gw.call(session, "query", {{"sql", "SELECT id FROM shop.items ORDER BY id"}});
+  EXPECT_EQ(by_rows["structuredContent"]["rowCount"], 50);
+  EXPECT_EQ(by_rows["structuredContent"]["truncated"], true);
+  EXPECT_EQ(by_rows["structuredContent"]["rows"].size(), 50u);
+  const json fewer = gw.call(session, "query",
+                             {{"sql", "SELECT id FROM shop.items ORDER BY id"}, {"max_rows", 5}});
+  EXPECT_EQ(fewer["structuredContent"]["rowCount"], 5);
+  const json by_bytes =
+      gw.call(session, "query", {{"sql", "SELECT repeat('x', 100) FROM shop.items"}});
+  const auto rows = by_bytes["structuredContent"]["rowCount"].get<int>();
+  EXPECT_GT(rows, 5);
+  EXPECT_LT(rows, 20) << "2000 bytes hold about 19 rows of 100 characters";
+  EXPECT_EQ(by_bytes["structuredContent"]["truncated"], true);
+  const json exact =
+      gw.call(session, "query", {{"sql", "SELECT id FROM shop.items WHERE id <= 50"}});
+  EXPECT_EQ(exact["structuredContent"]["truncated"], false) << "exactly the cap is not truncated";
+}
+
+TEST_F(PostgresGatewayTest, StatementPastItsTimeoutIsAToolError) {
+  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits());
+  const std::string session = gw.initialize();
+  const auto start = std::chrono::steady_clock::now();
+  const json r = gw.call(session, "query", {{"sql", "SELECT pg_sleep(5)"}, {"timeout_ms", 300}});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(r.at("isError"), true);
+  EXPECT_NE(r["content"][0]["text"].get<std::string>().find("deadline"), std::string::npos)
+      << r.dump();
+  EXPECT_EQ(gw.call(session, "query", {{"sql", "SELECT 1"}}).at("isError"), false);
+}
+
+TEST_F(PostgresGatewayTest, ClosingAModernResponseStreamCancelsTheStatement) {
+  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits());
+  {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), gw.port()));
+    json params = {{"_meta", modern_meta()},
+                   {"name", "query"},
+                   {"arguments", {{"sql", "SELECT pg_sleep(30)"}}}};
+    http::request<http::string_body> req{http::verb::post, "/mcp", 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::content_type, "application/json");
+    req.set(http::field::accept, "application/json, text/event-stream");
+    for (const auto& [k, v] : modern_headers("tools/call", "query")) req.set(k, v);
+    req.body() =
+        json{{"jsonrpc", "2.0"}, {"id", 5}, {"method", "tools/call"}, {"params", params}}.dump();
+    req.prepare_payload();
+    http::write(stream, req);
+    for (int i = 0; i < 100 && running_sleeps() == 0; ++i) std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(running_sleeps(), 1) << "the statement should be running";
+  }  // the client closes its connection: that is the cancellation
+  int left = 1;
+  for (int i = 0; i < 100 && left > 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+    left = running_sleeps();
+  }
+  EXPECT_EQ(left, 0) << "closing the stream must cancel the running statement";
+}
+
+TEST_F(PostgresGatewayTest, NotificationsCancelledCancelsALegacyRequest) {
+  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits());
+  const std::string session = gw.initialize();
+  const json call = {
+      {"jsonrpc", "2.0"},
+      {"id", 41},
+      {"method", "tools/call"},
+      {"params", {{"name", "query"}, {"arguments", {{"sql", "SELECT pg_sleep(30)"}}}}}};
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"Mcp-Session-Id", session}, {"MCP-Protocol-Version", "2025-06-18"}};
+  auto pending =
+      std::async(std::launch::async, [&] { return post(gw.port(), call.dump(), headers); });
+  for (int i = 0; i < 100 && running_sleeps() == 0; ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(running_sleeps(), 1);
+  const auto start = std::chrono::steady_clock::now();
+  const json cancel = {{"jsonrpc", "2.0"},
+                       {"method", "notifications/cancelled"},
+                       {"params", {{"requestId", 41}, {"reason", "user pressed stop"}}}};
+  EXPECT_EQ(post(gw.port(), cancel.dump(), headers).status, 202u);
+  ASSERT_EQ(pending.wait_for(5s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(running_sleeps(), 0);
+  // The connection went back to the pool in a usable state.
+  EXPECT_EQ(gw.call(session, "query", {{"sql", "SELECT 1"}}).at("isError"), false);
+}
+
+TEST_F(PostgresGatewayTest, ModernExchangeOverRawHttp) {
+  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits());
+  json discover = {{"jsonrpc", "2.0"},
+                   {"id", "d"},
+                   {"method", "server/discover"},
+                   {"params", {{"_meta", modern_meta()}}}};
+  Reply d = post(gw.port(), discover.dump(), modern_headers("server/discover"));
+  ASSERT_EQ(d.status, 200u) << d.body;
+  EXPECT_TRUE(d.session_id.empty()) << "the modern era has no sessions";
+  const json dr = d.message()["result"];
+  EXPECT_EQ(dr["resultType"], "complete");
+  EXPECT_EQ(dr["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "sluice");
+  EXPECT_TRUE(dr["ttlMs"].is_number_integer());
+
+  json call = {{"jsonrpc", "2.0"},
+               {"id", 7},
+               {"method", "tools/call"},
+               {"params",
+                {{"_meta", modern_meta()},
+                 {"name", "query"},
+                 {"arguments", {{"sql", "SELECT count(*) AS n FROM shop.items"}}}}}};
+  Reply c = post(gw.port(), call.dump(), modern_headers("tools/call", "query"));
+  ASSERT_EQ(c.status, 200u) << c.body;
+  EXPECT_EQ(c.message()["result"]["structuredContent"]["rows"][0][0], 500);
+  EXPECT_EQ(c.message()["result"]["resultType"], "complete");
+
+  Reply mismatch = post(gw.port(), call.dump(), modern_headers("tools/call", "list_tables"));
+  EXPECT_EQ(mismatch.status, 400u);
+  EXPECT_EQ(mismatch.message()["error"]["code"], -32020);
+  EXPECT_EQ(mismatch.message()["id"], 7);
+}
+
+TEST(SqliteGatewayTest, EveryToolWorksOverHttp) {
+  SqliteFile file;
+  {
+    gateway::QueryLimits l;
+    Gateway gw("lite", "sqlite", file.odbc_connection_string(), l, true);
+    const std::string session = gw.initialize("2025-11-25");
+    EXPECT_EQ(gw.call(session, "execute",
+                      {{"sql", "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"}})
+                  .at("isError"),
+              false);
+    const json ins =
+        gw.call(session, "execute",
+                {{"sql", "INSERT INTO notes(body) VALUES ('één'), ('twee'), ('drie')"}});
+    EXPECT_EQ(ins["structuredContent"]["rowsAffected"], 3);
+    EXPECT_TRUE(
+        contains(column(gw.call(session, "list_databases", json::object()), "name"), "main"));
+    EXPECT_TRUE(contains(column(gw.call(session, "list_schemas", json::object()), "name"), "main"));
+    EXPECT_EQ(column(gw.call(session, "list_tables", json::object()), "name"),
+              (std::vector<std::string>{"notes"}));
+    const json d = gw.call(session, "describe_table", {{"table", "notes"}});
+    EXPECT_EQ(column(d, "primary_key"), (std::vector<std::string>{"true", "false"}));
+    const json q = gw.call(session, "query", {{"sql", "SELECT body FROM notes ORDER BY id"}});
+    EXPECT_EQ(column(q, "body"), (std::vector<std::string>{"één", "twee", "drie"}));
+    EXPECT_EQ(
+        gw.call(session, "explain", {{"sql", "SELECT * FROM notes WHERE id = 2"}}).at("isError"),
+        false);
+    const json slow = gw.call(session, "query",
+                              {{"sql",
+                                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                                "SELECT count(*) FROM c"},
+                               {"timeout_ms", 300}});
+    EXPECT_EQ(slow.at("isError"), true);
+    EXPECT_NE(slow["content"][0]["text"].get<std::string>().find("deadline"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace sluice::test
