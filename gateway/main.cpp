@@ -165,6 +165,7 @@ int serve(const gateway::Config& cfg, bool stdio) {
     hp.port = address.port;
     hp.max_body_bytes = cfg.http.max_body_bytes;
     hp.header_timeout = cfg.http.header_timeout;
+    hp.idle_timeout = cfg.http.idle_timeout;
     hp.body_timeout = cfg.http.body_timeout;
     boost::system::error_code ec;
     const auto ip = asio::ip::make_address(address.host, ec);

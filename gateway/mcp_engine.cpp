@@ -113,7 +113,7 @@ asio::awaitable<Outcome> McpEngine::handle(std::string_view body, MessageContext
   Request req;
   req.message = json::parse(body, nullptr, false);
   if (req.message.is_discarded()) {
-    co_return error(400, "null", kParseError, "Parse error: the body is not valid JSON", false);
+    co_return error(400, "null", kParseError, "Parse error: the message is not valid JSON", false);
   }
   if (req.message.is_array()) {
     co_return error(400, "null", kInvalidRequest,

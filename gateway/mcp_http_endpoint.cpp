@@ -195,14 +195,29 @@ asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) 
   struct Stream {
     bool starting = false;
     bool started = false;
+    bool finished = false;
+    bool beating = false;
     std::vector<std::string> pending;
-    asio::steady_timer ready;
+    asio::steady_timer ready;      // wakes this coroutine when a helper changes state
+    asio::steady_timer heartbeat;  // paces keep-alive comments
   };
   // Built from a named executor: an aggregate initialised inside a co_await expression is
   // copied bitwise by g++ 12.
   const auto executor = co_await asio::this_coro::executor;
-  Stream stream{false, false, {}, asio::steady_timer(executor)};
-  auto start = [&exchange, &stream, &req]() -> asio::awaitable<void> {
+  Stream stream{
+      false, false, false, false, {}, asio::steady_timer(executor), asio::steady_timer(executor)};
+  // Comments keep proxies and clients from timing out a long, quiet stream.
+  auto beat = [this, &exchange, &stream]() -> asio::awaitable<void> {
+    stream.beating = true;
+    while (!stream.finished) {
+      stream.heartbeat.expires_after(params_.sse_keepalive);
+      co_await stream.heartbeat.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (stream.finished || !exchange.post(": keep-alive\n\n")) break;
+    }
+    stream.beating = false;
+    stream.ready.cancel();
+  };
+  auto start = [&exchange, &stream, &req, &beat]() -> asio::awaitable<void> {
     http::response<http::empty_body> head{http::status::ok, req.version()};
     head.set(http::field::content_type, "text/event-stream");
     head.set(http::field::cache_control, "no-cache");
@@ -215,6 +230,7 @@ asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) 
     }
     for (auto& p : stream.pending) exchange.post(std::move(p));
     stream.pending.clear();
+    if (stream.started) asio::co_spawn(stream.ready.get_executor(), beat(), asio::detached);
     stream.ready.cancel();
   };
   Notify notify = [&](std::string message) {
@@ -238,9 +254,12 @@ asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) 
     if (e.kind() != pool::errc::cancelled) throw;
     cancelled = true;
   }
-  while (stream.starting && !stream.started) {
+  stream.finished = true;
+  stream.heartbeat.cancel();
+  while ((stream.starting && !stream.started) || stream.beating) {
     stream.ready.expires_at(asio::steady_timer::time_point::max());
     co_await stream.ready.async_wait(asio::as_tuple(asio::use_awaitable));
+    stream.heartbeat.cancel();
   }
   if (exchange.peer_gone()) co_return;  // nobody to answer
   if (stream.started) {

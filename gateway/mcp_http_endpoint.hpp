@@ -20,6 +20,7 @@ class McpHttpEndpoint {
     std::vector<std::string> allowed_origins;  // empty: only localhost origins
     std::vector<std::string> allowed_hosts;    // empty: localhost names when bound to loopback
     bool loopback_only = true;                 // the listener is bound to a loopback address
+    std::chrono::milliseconds sse_keepalive{15'000};  // comment interval on event streams
   };
 
   McpHttpEndpoint(McpEngine& engine, session::SessionTokens& sessions, Params params);

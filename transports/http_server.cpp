@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <list>
 #include <mutex>
 
@@ -66,25 +67,40 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socke
 
   const auto& params = state->params;
   beast::flat_buffer buffer;
-  for (;;) {
+  for (bool first = true;; first = false) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(params.max_header_bytes));
     parser.body_limit(params.max_body_bytes);
-    stream.expires_after(params.header_timeout);
+    stream.expires_after(first ? params.header_timeout : params.idle_timeout);
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser,
                                                     asio::as_tuple(asio::use_awaitable));
-    if (ec) break;  // closed, idle too long, or garbage: nothing to answer
-    stream.expires_after(params.body_timeout);
-    std::tie(ec, n) =
-        co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    // A Content-Length over the limit fails while the header is read; a chunked body over
+    // it fails while the body is read. Both get a 413.
+    if (!ec) {
+      stream.expires_after(params.body_timeout);
+      std::tie(ec, n) =
+          co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    }
     if (ec == http::error::body_limit) {
       auto res = plain_error(
           parser.get(), http::status::payload_too_large, "-32600",
           "request body exceeds the " + std::to_string(params.max_body_bytes) + "-byte limit");
       co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      // The client may still be sending the body. Closing now would reset the connection
+      // and could destroy the 413 in flight, so stop sending and drain for a moment first.
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream.expires_after(std::chrono::seconds(2));
+      std::array<char, 16 * 1024> sink;
+      for (std::size_t drained = 0; drained < 64 * params.max_body_bytes;) {
+        auto [rec, got] = co_await stream.async_read_some(asio::buffer(sink),
+                                                          asio::as_tuple(asio::use_awaitable));
+        if (rec) break;
+        drained += got;
+      }
       break;
     }
-    if (ec) break;
+    if (ec) break;  // closed, idle too long, or garbage: nothing to answer
     stream.expires_never();
     HttpExchange exchange(stream, parser.release(), remote, params.max_queued_frames);
     try {

@@ -14,7 +14,8 @@ struct HttpServerParams {
   std::uint16_t port = 8080;  // 0 picks a free port (see HttpServer::port())
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16 * 1024;
-  std::chrono::milliseconds header_timeout{10'000};  // also the keep-alive idle limit
+  std::chrono::milliseconds header_timeout{10'000};  // first request's header
+  std::chrono::milliseconds idle_timeout{120'000};   // between requests on a kept-alive connection
   std::chrono::milliseconds body_timeout{30'000};
   std::size_t max_queued_frames = 256;  // per streamed response
 };

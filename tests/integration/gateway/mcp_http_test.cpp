@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "gateway/database_tools.hpp"
@@ -73,7 +74,8 @@ std::vector<std::pair<std::string, std::string>> modern_headers(const std::strin
 class Gateway {
  public:
   Gateway(const std::string& source, const std::string& dialect, std::string connection_string,
-          gateway::QueryLimits limits, bool allow_writes = false)
+          gateway::QueryLimits limits, bool allow_writes = false,
+          std::chrono::milliseconds sse_keepalive = 15s)
       : signer_(std::string(32, 'k')), sessions_(std::move(signer_), 1h) {
     pool::PoolParams pp;
     pp.min_size = 1;
@@ -91,8 +93,9 @@ class Gateway {
     tools_ = std::make_unique<gateway::DatabaseTools>(sources_);
     engine_ = std::make_unique<gateway::McpEngine>(
         *tools_, sessions_, gateway::McpEngine::Params{"sluice", "test", ""});
-    endpoint_ = std::make_unique<gateway::McpHttpEndpoint>(*engine_, sessions_,
-                                                           gateway::McpHttpEndpoint::Params{});
+    gateway::McpHttpEndpoint::Params ep;
+    ep.sse_keepalive = sse_keepalive;
+    endpoint_ = std::make_unique<gateway::McpHttpEndpoint>(*engine_, sessions_, ep);
     transports::HttpServerParams hp;
     hp.port = 0;
     server_ = std::make_unique<transports::HttpServer>(
@@ -375,6 +378,48 @@ TEST_F(PostgresGatewayTest, ModernExchangeOverRawHttp) {
   EXPECT_EQ(mismatch.status, 400u);
   EXPECT_EQ(mismatch.message()["error"]["code"], -32020);
   EXPECT_EQ(mismatch.message()["id"], 7);
+}
+
+TEST_F(PostgresGatewayTest, ProgressStreamsRowsFetchedAndKeepsAQuietStreamAlive) {
+  // With UseDeclareFetch psqlODBC reads rows through a cursor as they come, so the first 1000
+  // rows (and more: the gateway fetches blocks of 256) arrive before the server's one-second
+  // pause at row 1401.
+  gateway::QueryLimits l = limits();
+  l.max_rows = 5000;
+  l.max_bytes = 1 << 20;
+  Gateway gw("warehouse", "postgresql",
+             PgCluster::shared().odbc_connection_string() + "UseDeclareFetch=1;Fetch=100;", l,
+             false, 100ms);
+  json meta = modern_meta();
+  meta["progressToken"] = "tok-1";
+  const json call = {
+      {"jsonrpc", "2.0"},
+      {"id", 3},
+      {"method", "tools/call"},
+      {"params",
+       {{"_meta", meta},
+        {"name", "query"},
+        {"arguments",
+         {{"sql",
+           "SELECT g, CASE WHEN g = 1401 THEN pg_sleep(1) END FROM generate_series(1, "
+           "1500) g"}}}}}};
+  Reply r = post(gw.port(), call.dump(), modern_headers("tools/call", "query"));
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(r.content_type, "text/event-stream");
+  std::vector<json> events;
+  int keepalives = 0;
+  std::istringstream lines(r.body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("data: ")) events.push_back(json::parse(line.substr(6)));
+    if (line.starts_with(": keep-alive")) ++keepalives;
+  }
+  ASSERT_GE(events.size(), 2u) << r.body.substr(0, 500);
+  EXPECT_EQ(events.front()["method"], "notifications/progress");
+  EXPECT_EQ(events.front()["params"]["progressToken"], "tok-1");
+  EXPECT_EQ(events.front()["params"]["progress"], 1000);
+  EXPECT_EQ(events.back()["id"], 3);
+  EXPECT_EQ(events.back()["result"]["structuredContent"]["rowCount"], 1500);
+  EXPECT_GE(keepalives, 3) << "a one-second pause with a 100 ms keep-alive interval";
 }
 
 TEST(SqliteGatewayTest, EveryToolWorksOverHttp) {
