@@ -169,13 +169,23 @@ int serve(const gateway::Config& cfg, bool stdio) {
     hp.body_timeout = cfg.http.body_timeout;
     boost::system::error_code ec;
     const auto ip = asio::ip::make_address(address.host, ec);
-    endpoint.emplace(
-        engine, sessions,
-        gateway::McpHttpEndpoint::Params{cfg.http.path, cfg.http.allowed_origins,
-                                         cfg.http.allowed_hosts, !ec && ip.is_loopback()});
+    gateway::McpHttpEndpoint::Params ep;
+    ep.path = cfg.http.path;
+    ep.allowed_origins = cfg.http.allowed_origins;
+    ep.allowed_hosts = cfg.http.allowed_hosts;
+    ep.loopback_only = !ec && ip.is_loopback();
+    ep.sse_keepalive = cfg.http.sse_keepalive;
+    ep.websocket.max_message_bytes = cfg.http.max_body_bytes;
+    ep.websocket.handshake_timeout = cfg.http.header_timeout;
+    ep.websocket.idle_timeout = cfg.http.idle_timeout;
+    endpoint.emplace(engine, sessions, std::move(ep));
     server = std::make_unique<transports::HttpServer>(
         io, hp,
-        [&](transports::HttpExchange& ex) -> asio::awaitable<void> { return (*endpoint)(ex); });
+        [&](transports::HttpExchange& ex) -> asio::awaitable<void> { return (*endpoint)(ex); },
+        [&](transports::beast::tcp_stream stream, transports::HttpRequest req,
+            std::string remote) -> asio::awaitable<void> {
+          return endpoint->upgrade(std::move(stream), std::move(req), std::move(remote));
+        });
     server->start();
     spdlog::info(
         "serving MCP at http://{}:{}{} (sources: {})",

@@ -420,8 +420,9 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   };
   const auto executor = co_await asio::this_coro::executor;
   Unregister unregister{*this, key, ctx.disconnect, signal, executor};
-  // Only in the modern era does closing the response stream mean cancellation.
-  if (modern && ctx.disconnect.is_connected()) {
+  // Over HTTP only the modern era treats a closed response stream as cancellation (legacy
+  // streams may be resumed); a closed WebSocket or stdio leaves nobody to answer.
+  if ((modern || ctx.transport != Transport::http) && ctx.disconnect.is_connected()) {
     ctx.disconnect.assign([signal](asio::cancellation_type t) { signal->emit(t); });
   }
 

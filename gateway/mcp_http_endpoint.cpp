@@ -84,6 +84,67 @@ bool McpHttpEndpoint::host_allowed(std::string_view host) const {
   return !params_.loopback_only || is_local_name(name);
 }
 
+std::optional<HttpResponse> McpHttpEndpoint::refuse(const transports::HttpRequest& req) const {
+  // DNS rebinding defence: a browser page on another origin, or a request for another host
+  // name resolved to this loopback listener, is refused whatever it asks for.
+  if (auto origin = header(req, "Origin"); origin && !origin_allowed(*origin)) {
+    return error_response(req, http::status::forbidden, -32000,
+                          "Forbidden: Origin '" + *origin + "' is not allowed");
+  }
+  if (auto host = header(req, "Host"); host && !host_allowed(*host)) {
+    return error_response(req, http::status::forbidden, -32000,
+                          "Forbidden: Host '" + *host + "' is not allowed");
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<void> McpHttpEndpoint::upgrade(transports::beast::tcp_stream stream,
+                                               transports::HttpRequest request,
+                                               std::string remote) {
+  const std::string_view target(request.target().data(), request.target().size());
+  std::optional<HttpResponse> refusal = refuse(request);
+  if (!refusal && target.substr(0, target.find('?')) != params_.path) {
+    refusal = error_response(request, http::status::not_found, -32000,
+                             "Not found: the MCP endpoint is " + params_.path);
+  }
+  if (!refusal && !transports::WebSocketSession::offers_mcp(request)) {
+    refusal = error_response(request, http::status::bad_request, -32000,
+                             "Bad Request: a WebSocket upgrade must offer the subprotocol 'mcp' "
+                             "(Sec-WebSocket-Protocol: mcp)");
+  }
+  if (refusal) {
+    refusal->keep_alive(false);
+    refusal->prepare_payload();
+    co_await http::async_write(stream, *refusal, asio::as_tuple(asio::use_awaitable));
+    transports::beast::error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  // One legacy session per connection; ids are unique per connection for cancellation.
+  auto state = std::make_shared<ConnectionState>();
+  const std::string scope = "ws:" + std::to_string(next_connection_++);
+  auto handler = [this, state, scope, remote](
+                     std::string message, transports::WebSocketSession::Send send,
+                     asio::cancellation_slot gone) -> asio::awaitable<void> {
+    MessageContext ctx;
+    ctx.transport = Transport::websocket;
+    ctx.remote = remote;
+    ctx.connection = state.get();
+    ctx.cancel_scope = scope;
+    ctx.disconnect = gone;
+    Notify notify = [send](std::string m) { send(std::move(m)); };
+    Outcome out;
+    try {
+      out = co_await engine_.handle(message, ctx, notify);
+    } catch (const pool::DbError&) {
+      co_return;  // cancelled: no reply
+    }
+    if (!out.body.empty() && out.http_status != 202) send(std::move(out.body));
+  };
+  co_await transports::WebSocketSession::run(std::move(stream), std::move(request),
+                                             params_.websocket, std::move(handler));
+}
+
 asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exchange) {
   const auto& req = exchange.request();
   const std::string_view target(req.target().data(), req.target().size());
@@ -96,23 +157,9 @@ asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exch
     co_await exchange.respond(std::move(res));
     co_return;
   }
-  // DNS rebinding defence: a browser page on another origin, or a request for another host
-  // name resolved to this loopback listener, is refused whatever it asks for.
-  if (auto origin = header(req, "Origin"); origin && !origin_allowed(*origin)) {
-    {
-      HttpResponse res = error_response(req, http::status::forbidden, -32000,
-                                        "Forbidden: Origin '" + *origin + "' is not allowed");
-      co_await exchange.respond(std::move(res));
-      co_return;
-    }
-  }
-  if (auto host = header(req, "Host"); host && !host_allowed(*host)) {
-    {
-      HttpResponse res = error_response(req, http::status::forbidden, -32000,
-                                        "Forbidden: Host '" + *host + "' is not allowed");
-      co_await exchange.respond(std::move(res));
-      co_return;
-    }
+  if (auto refusal = refuse(req)) {
+    co_await exchange.respond(std::move(*refusal));
+    co_return;
   }
   if (path != params_.path) {
     {

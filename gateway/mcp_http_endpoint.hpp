@@ -1,11 +1,14 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gateway/mcp_engine.hpp"
 #include "transports/http_exchange.hpp"
+#include "transports/websocket_session.hpp"
 
 namespace sluice::gateway {
 
@@ -21,6 +24,7 @@ class McpHttpEndpoint {
     std::vector<std::string> allowed_hosts;    // empty: localhost names when bound to loopback
     bool loopback_only = true;                 // the listener is bound to a loopback address
     std::chrono::milliseconds sse_keepalive{15'000};  // comment interval on event streams
+    transports::WebSocketParams websocket;
   };
 
   McpHttpEndpoint(McpEngine& engine, session::SessionTokens& sessions, Params params);
@@ -28,7 +32,14 @@ class McpHttpEndpoint {
   // The transports::HttpHandler.
   asio::awaitable<void> operator()(transports::HttpExchange& exchange);
 
+  // The transports::UpgradeHandler: MCP over WebSocket on the same path. The connection is
+  // one session (legacy initialize), and modern messages with _meta are served too.
+  asio::awaitable<void> upgrade(transports::beast::tcp_stream stream,
+                                transports::HttpRequest request, std::string remote);
+
  private:
+  // The Origin/Host verdict for any request: a 403 response, or nullopt when allowed.
+  std::optional<transports::HttpResponse> refuse(const transports::HttpRequest& req) const;
   asio::awaitable<void> post(transports::HttpExchange& exchange);
   bool origin_allowed(std::string_view origin) const;
   bool host_allowed(std::string_view host) const;
@@ -36,6 +47,7 @@ class McpHttpEndpoint {
   McpEngine& engine_;
   session::SessionTokens& sessions_;
   Params params_;
+  std::atomic<std::uint64_t> next_connection_{1};
 };
 
 }  // namespace sluice::gateway

@@ -1,6 +1,7 @@
 #include "transports/http_server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/beast/websocket.hpp>
 
 #include <array>
 #include <list>
@@ -11,21 +12,23 @@ namespace sluice::transports {
 using tcp = asio::ip::tcp;
 
 struct HttpServer::State : std::enable_shared_from_this<State> {
-  State(asio::io_context& context, HttpServerParams p, HttpHandler h)
+  State(asio::io_context& context, HttpServerParams p, HttpHandler h, UpgradeHandler u)
       : io(context),
         executor(context.get_executor()),
         acceptor(context),
         params(std::move(p)),
-        handler(std::move(h)) {}
+        handler(std::move(h)),
+        upgrade(std::move(u)) {}
 
-  // Connections run on strands of the io_context's own executor type: a strand wrapped
-  // around any_io_executor is a heap-shared target in Boost 1.81, whose reference counting
-  // was seen to free it early (ASan) when a stream outlives its coroutine's handlers.
+  // Connections run on strands of the io_context's own executor type: that strand fits in
+  // any_io_executor's small buffer, while a strand around any_io_executor is heap-allocated
+  // and reference-counted on every executor copy.
   asio::io_context& io;
   asio::any_io_executor executor;
   tcp::acceptor acceptor;
   HttpServerParams params;
   HttpHandler handler;
+  UpgradeHandler upgrade;
   std::atomic<bool> stopping{false};
   std::mutex mutex;
   std::list<beast::tcp_stream*> connections;  // to close idle ones on stop()
@@ -102,6 +105,12 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socke
     }
     if (ec) break;  // closed, idle too long, or garbage: nothing to answer
     stream.expires_never();
+    if (state->upgrade && beast::websocket::is_upgrade(parser.get())) {
+      HttpRequest request = parser.release();
+      auto takeover = state->upgrade(std::move(stream), std::move(request), remote);
+      co_await std::move(takeover);
+      co_return;
+    }
     HttpExchange exchange(stream, parser.release(), remote, params.max_queued_frames);
     try {
       co_await state->handler(exchange);
@@ -133,8 +142,10 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> state) {
 
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& io, HttpServerParams params, HttpHandler handler)
-    : state_(std::make_shared<State>(io, std::move(params), std::move(handler))) {}
+HttpServer::HttpServer(asio::io_context& io, HttpServerParams params, HttpHandler handler,
+                       UpgradeHandler upgrade)
+    : state_(
+          std::make_shared<State>(io, std::move(params), std::move(handler), std::move(upgrade))) {}
 
 HttpServer::~HttpServer() {
   stop();

@@ -24,6 +24,11 @@ struct HttpServerParams {
 // request takes (a streamed response keeps the connection until it ends).
 using HttpHandler = std::function<asio::awaitable<void>(HttpExchange&)>;
 
+// Takes over a connection whose request asks for a protocol upgrade (WebSocket): the stream
+// and the request are handed over, and the HTTP server forgets the connection.
+using UpgradeHandler = std::function<asio::awaitable<void>(
+    beast::tcp_stream stream, HttpRequest request, std::string remote)>;
+
 // An HTTP/1.1 server on Asio coroutines: keep-alive, deadlines on header and body reads,
 // size limits, one coroutine (and one writer) per connection. Knows nothing of MCP.
 //
@@ -31,7 +36,8 @@ using HttpHandler = std::function<asio::awaitable<void>(HttpExchange&)>;
 // executor's context.
 class HttpServer {
  public:
-  HttpServer(asio::io_context& io, HttpServerParams params, HttpHandler handler);
+  HttpServer(asio::io_context& io, HttpServerParams params, HttpHandler handler,
+             UpgradeHandler upgrade = {});
   ~HttpServer();
 
   // Binds and listens; throws std::system_error naming the address on failure.

@@ -1,0 +1,152 @@
+#include "transports/websocket_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <list>
+
+namespace sluice::transports {
+namespace {
+
+namespace websocket = beast::websocket;
+
+struct Connection : std::enable_shared_from_this<Connection> {
+  Connection(beast::tcp_stream s, WebSocketParams p)
+      : ws(std::move(s)), params(p), idle(ws.get_executor()) {}
+
+  websocket::stream<beast::tcp_stream> ws;
+  WebSocketParams params;
+  std::deque<std::string> queue;
+  bool writing = false;
+  bool closing = false;
+  std::size_t handlers = 0;
+  std::list<asio::cancellation_signal> cancels;  // one per running handler
+  asio::steady_timer idle;                       // wakes run() when handlers or writes finish
+
+  bool send(std::string message) {
+    if (closing) return false;
+    if (queue.size() >= params.max_queued) {
+      spdlog::warn("websocket: client is not reading ({} messages queued); disconnecting",
+                   queue.size());
+      close(websocket::close_code::policy_error);
+      return false;
+    }
+    queue.push_back(std::move(message));
+    if (!writing) write_next();
+    return true;
+  }
+
+  void write_next() {
+    writing = true;
+    ws.text(true);
+    ws.async_write(asio::buffer(queue.front()),
+                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                     self->queue.pop_front();
+                     if (ec) {
+                       self->queue.clear();
+                       self->closing = true;
+                     }
+                     if (!self->queue.empty()) {
+                       self->write_next();
+                       return;
+                     }
+                     self->writing = false;
+                     self->idle.cancel();
+                   });
+  }
+
+  void close(websocket::close_code code) {
+    if (closing) return;
+    closing = true;
+    for (auto& c : cancels) c.emit(asio::cancellation_type::terminal);
+    auto done = [self = shared_from_this()](beast::error_code) { self->idle.cancel(); };
+    if (writing) {
+      // A close frame cannot be sent while a write is in flight; closing the socket ends
+      // both.
+      beast::error_code ignored;
+      beast::get_lowest_layer(ws).socket().close(ignored);
+      return;
+    }
+    ws.async_close(code, std::move(done));
+  }
+};
+
+}  // namespace
+
+bool WebSocketSession::offers_mcp(const HttpRequest& request) {
+  const std::string_view offered = request[http::field::sec_websocket_protocol];
+  std::size_t pos = 0;
+  while (pos <= offered.size()) {
+    const std::size_t comma = offered.find(',', pos);
+    std::string_view item =
+        offered.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item == "mcp") return true;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpRequest request,
+                                            WebSocketParams params, Handler handler) {
+  stream.expires_never();
+  auto conn = std::make_shared<Connection>(std::move(stream), params);
+  auto& ws = conn->ws;
+  websocket::stream_base::timeout timeouts{params.handshake_timeout, params.idle_timeout, true};
+  ws.set_option(timeouts);
+  ws.read_message_max(params.max_message_bytes);
+  ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(http::field::sec_websocket_protocol, "mcp");
+    res.set(http::field::server, "sluice");
+  }));
+  auto [accept_error] = co_await ws.async_accept(request, asio::as_tuple(asio::use_awaitable));
+  if (accept_error) co_return;
+
+  Send send = [conn](std::string m) { return conn->send(std::move(m)); };
+  const auto executor = co_await asio::this_coro::executor;
+  beast::flat_buffer buffer;
+  for (;;) {
+    buffer.clear();
+    auto [ec, n] = co_await ws.async_read(buffer, asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == websocket::error::message_too_big) {
+        spdlog::info("websocket: message over {} bytes; closing with 1009",
+                     params.max_message_bytes);
+      }
+      break;
+    }
+    if (!ws.got_text()) {
+      conn->close(websocket::close_code::unknown_data);  // 1003: binary frames are not MCP
+      break;
+    }
+    if (conn->closing) break;
+    std::string message = beast::buffers_to_string(buffer.data());
+    auto& cancel = conn->cancels.emplace_back();
+    auto it = std::prev(conn->cancels.end());
+    ++conn->handlers;
+    asio::co_spawn(
+        executor,
+        [conn, handler, send, message = std::move(message), it]() mutable -> asio::awaitable<void> {
+          try {
+            co_await handler(std::move(message), send, it->slot());
+          } catch (const std::exception& e) {
+            spdlog::debug("websocket: request ended: {}", e.what());
+          }
+          conn->cancels.erase(it);
+          --conn->handlers;
+          conn->idle.cancel();
+        },
+        asio::detached);
+    (void)cancel;
+  }
+  // The client went away or broke the protocol: cancel what still runs for it, then wait.
+  conn->close(websocket::close_code::normal);
+  while (conn->handlers > 0 || conn->writing) {
+    conn->idle.expires_at(asio::steady_timer::time_point::max());
+    co_await conn->idle.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace sluice::transports
