@@ -298,7 +298,11 @@ Outcome McpEngine::initialize(Request& req, MessageContext& ctx) {
   } else {
     return error(200, req.id, kInvalidParams, "Invalid params: protocolVersion is required", false);
   }
-  const std::string version = is_legacy_version(requested) ? requested : std::string(kNewestLegacy);
+  // 2024-11-05 is served too (HTTP+SSE and stdio clients of that age); everything else
+  // unknown gets the newest legacy revision, and the client decides whether it can cope.
+  const std::string version = is_legacy_version(requested) || requested == "2024-11-05"
+                                  ? requested
+                                  : std::string(kNewestLegacy);
   Outcome o;
   if (ctx.transport == Transport::http) {
     o.session_id = sessions_.mint(version);
@@ -438,7 +442,8 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   JsonWriter w(out);
   w.string(r.text);
   out += "}]";
-  if (!r.is_error && version != "2025-03-26") {
+  // structuredContent arrived with 2025-06-18.
+  if (!r.is_error && version != "2025-03-26" && version != "2024-11-05") {
     out += ",\"structuredContent\":";
     out += r.structured;
   }

@@ -16,7 +16,9 @@
 
 namespace sluice::gateway {
 
-enum class Transport : std::uint8_t { http, stdio, websocket };
+// http is Streamable HTTP; sse is the 2024-11-05 HTTP+SSE transport, whose stream is the
+// session, like a WebSocket or stdio connection.
+enum class Transport : std::uint8_t { http, sse, stdio, websocket };
 
 // Legacy-era state that lives as long as a stdio process or a WebSocket connection. (HTTP
 // sessions carry theirs in the signed session id.)

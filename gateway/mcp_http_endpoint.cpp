@@ -65,7 +65,10 @@ std::string sse_frame(std::string_view message) {
 }  // namespace
 
 McpHttpEndpoint::McpHttpEndpoint(McpEngine& engine, session::SessionTokens& sessions, Params params)
-    : engine_(engine), sessions_(sessions), params_(std::move(params)) {}
+    : engine_(engine),
+      sessions_(sessions),
+      params_(std::move(params)),
+      sse_(engine, params_.sse_keepalive) {}
 
 bool McpHttpEndpoint::origin_allowed(std::string_view origin) const {
   if (std::find(params_.allowed_origins.begin(), params_.allowed_origins.end(), origin) !=
@@ -159,6 +162,22 @@ asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exch
   }
   if (auto refusal = refuse(req)) {
     co_await exchange.respond(std::move(*refusal));
+    co_return;
+  }
+  if (path == "/sse" && req.method() == http::verb::get) {
+    co_await sse_.open(exchange, "/messages");
+    co_return;
+  }
+  if (path == "/messages" && req.method() == http::verb::post) {
+    std::string_view query = target.substr(std::min(target.size(), path.size() + 1));
+    std::string_view id;
+    for (std::size_t pos = 0; pos < query.size();) {
+      const std::size_t amp = std::min(query.find('&', pos), query.size());
+      const std::string_view pair = query.substr(pos, amp - pos);
+      if (pair.starts_with("sessionId=")) id = pair.substr(10);
+      pos = amp + 1;
+    }
+    co_await sse_.post(exchange, id);
     co_return;
   }
   if (path != params_.path) {

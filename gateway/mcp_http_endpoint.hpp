@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/legacy_sse_sessions.hpp"
 #include "gateway/mcp_engine.hpp"
 #include "transports/http_exchange.hpp"
 #include "transports/websocket_session.hpp"
@@ -14,7 +15,8 @@ namespace sluice::gateway {
 
 // Streamable HTTP for both MCP eras on one path: Origin and Host checks, Accept and
 // Content-Type rules, session headers, JSON or Server-Sent-Event responses, DELETE to end a
-// legacy session; plus /healthz. The MCP semantics live in McpEngine; the sockets in
+// legacy session; WebSocket upgrades on the same path; the 2024-11-05 HTTP+SSE transport on
+// GET /sse and POST /messages; plus /healthz. The MCP semantics live in McpEngine; the sockets in
 // transports::HttpServer.
 class McpHttpEndpoint {
  public:
@@ -47,6 +49,7 @@ class McpHttpEndpoint {
   McpEngine& engine_;
   session::SessionTokens& sessions_;
   Params params_;
+  LegacySseSessions sse_;
   std::atomic<std::uint64_t> next_connection_{1};
 };
 
