@@ -110,23 +110,57 @@ bool McpEngine::is_legacy_version(std::string_view v) noexcept {
 
 asio::awaitable<Outcome> McpEngine::handle(std::string_view body, MessageContext& ctx,
                                            Notify notify) {
-  Request req;
-  req.message = json::parse(body, nullptr, false);
-  if (req.message.is_discarded()) {
+  json message = json::parse(body, nullptr, false);
+  if (message.is_discarded()) {
     co_return error(400, "null", kParseError, "Parse error: the message is not valid JSON", false);
   }
-  if (req.message.is_array()) {
+  if (!message.is_array()) co_return co_await handle_one(std::move(message), ctx, notify);
+  // Batches: only 2025-03-26 allowed them, and there receivers must accept them.
+  if (message.empty() || !batch_allowed(ctx)) {
     co_return error(400, "null", kInvalidRequest,
-                    "Invalid Request: batches (JSON arrays) are not supported; send one "
-                    "message per request",
+                    "Invalid Request: batches (JSON arrays) are accepted only in 2025-03-26 "
+                    "sessions; send one message per request",
                     false);
   }
+  std::string out = "[";
+  bool any = false;
+  for (auto& element : message) {
+    Outcome one = co_await handle_one(std::move(element), ctx, notify);
+    if (one.body.empty() || one.http_status == 202) continue;
+    if (any) out += ',';
+    out += one.body;
+    any = true;
+  }
+  Outcome o;
+  if (any) {
+    o.body = std::move(out) + "]";
+  } else {
+    o.http_status = 202;
+  }
+  co_return o;
+}
+
+bool McpEngine::batch_allowed(const MessageContext& ctx) const {
+  if (ctx.transport == Transport::http) {
+    if (!ctx.session_id) return false;
+    auto session = sessions_.find(*ctx.session_id);
+    const std::string version =
+        ctx.protocol_version_header.value_or(session ? session->protocol_version : std::string());
+    return session && version == "2025-03-26";
+  }
+  return ctx.connection != nullptr && ctx.connection->initialized &&
+         ctx.connection->protocol_version == "2025-03-26";
+}
+
+asio::awaitable<Outcome> McpEngine::handle_one(json message, MessageContext& ctx, Notify& notify) {
+  Request req;
+  req.message = std::move(message);
   const json& m = req.message;
-  if (!m.is_object() || m.value("jsonrpc", json()) != "2.0") {
-    co_return error(400, "null", kInvalidRequest,
-                    "Invalid Request: expected a JSON-RPC 2.0 object with \"jsonrpc\": \"2.0\"",
+  if (!m.is_object()) {
+    co_return error(400, "null", kInvalidRequest, "Invalid Request: expected a JSON-RPC 2.0 object",
                     false);
   }
+  // The id first, so that every later error can echo it.
   if (auto it = m.find("id"); it != m.end()) {
     if (!(it->is_string() || it->is_number_integer())) {
       co_return error(400, "null", kInvalidRequest,
@@ -136,6 +170,10 @@ asio::awaitable<Outcome> McpEngine::handle(std::string_view body, MessageContext
     req.id = it->dump();
   } else {
     req.id = "null";
+  }
+  if (m.value("jsonrpc", json()) != "2.0") {
+    co_return error(400, req.id, kInvalidRequest, "Invalid Request: \"jsonrpc\" must be \"2.0\"",
+                    false);
   }
   auto method = m.find("method");
   if (method == m.end()) {
@@ -247,7 +285,11 @@ asio::awaitable<Outcome> McpEngine::modern(Request& req, MessageContext& ctx, No
 }
 
 asio::awaitable<Outcome> McpEngine::legacy(Request& req, MessageContext& ctx, Notify& notify) {
-  if (req.method == "initialize") co_return initialize(req, ctx);
+  if (req.method == "initialize") {
+    // Sent as a notification it asks for nothing: no session, no answer.
+    if (!req.has_id) co_return notification(req, ctx);
+    co_return initialize(req, ctx);
+  }
   std::string version;
   if (ctx.transport == Transport::http) {
     if (!ctx.session_id) {
@@ -269,9 +311,9 @@ asio::awaitable<Outcome> McpEngine::legacy(Request& req, MessageContext& ctx, No
             false);
       }
       version = *ctx.protocol_version_header;
-    } else if (version != "2025-03-26") {
-      version = "2025-03-26";  // a missing header means 2025-03-26
     }
+    // Without the header the revision negotiated at initialize, which the signed session id
+    // carries, still holds: 2025-03-26 is assumed only when nothing else tells.
   } else if (ctx.connection != nullptr && ctx.connection->initialized) {
     version = ctx.connection->protocol_version;
   } else if (req.method != "ping" && req.has_id) {

@@ -81,6 +81,8 @@ class McpEngine {
 
  private:
   struct Request;
+  asio::awaitable<Outcome> handle_one(nlohmann::json message, MessageContext& ctx, Notify& notify);
+  bool batch_allowed(const MessageContext& ctx) const;
   asio::awaitable<Outcome> modern(Request& req, MessageContext& ctx, Notify& notify);
   asio::awaitable<Outcome> legacy(Request& req, MessageContext& ctx, Notify& notify);
   asio::awaitable<Outcome> call_tool(Request& req, MessageContext& ctx, Notify& notify, bool modern,

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "gateway/json_writer.hpp"
+
 namespace sluice::gateway {
 namespace {
 
@@ -22,7 +24,9 @@ HttpResponse error_response(const transports::HttpRequest& req, http::status sta
                             std::string_view message) {
   std::string body =
       "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":" + std::to_string(code) +
-      ",\"message\":\"" + std::string(message) + "\"}}";
+      ",\"message\":";
+  JsonWriter(body).string(message);  // messages quote client-sent headers
+  body += "}}";
   return json_response(req, status, std::move(body));
 }
 

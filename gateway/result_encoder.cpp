@@ -11,13 +11,18 @@ namespace {
 constexpr std::int64_t kMaxSafeInteger = (std::int64_t{1} << 53) - 1;
 
 void append_date(std::string& out, const pool::Date& d) {
-  char buf[16];
+  char buf[32];
   const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", d.year, d.month, d.day);
-  out.append(buf, static_cast<std::size_t>(n));
+  out.append(buf, std::min(static_cast<std::size_t>(n), sizeof buf - 1));
+}
+
+// Tabs and line breaks become spaces so that the text rendering stays one row per line.
+void append_plain(std::string& out, std::string_view s) {
+  for (char c : s) out.push_back(c == '\t' || c == '\n' || c == '\r' ? ' ' : c);
 }
 
 void append_time(std::string& out, const pool::TimeOfDay& t) {
-  char buf[24];
+  char buf[40];
   int n = std::snprintf(buf, sizeof buf, "%02u:%02u:%02u", t.hour, t.minute, t.second);
   if (t.nanosecond != 0) {
     std::uint32_t frac = t.nanosecond;
@@ -28,7 +33,7 @@ void append_time(std::string& out, const pool::TimeOfDay& t) {
     }
     n += std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), ".%0*u", digits, frac);
   }
-  out.append(buf, static_cast<std::size_t>(n));
+  out.append(buf, std::min(static_cast<std::size_t>(n), sizeof buf - 1));
 }
 
 // One cell as JSON.
@@ -76,16 +81,13 @@ void write_json(JsonWriter& w, const pool::Value& v) {
 // One cell for the tab-separated text: tabs and line breaks inside values become spaces so
 // that rows stay one per line.
 void write_text(std::string& out, const pool::Value& v) {
-  auto plain = [&out](std::string_view s) {
-    for (char c : s) out.push_back(c == '\t' || c == '\n' || c == '\r' ? ' ' : c);
-  };
   std::visit(
       [&](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, pool::Null>) {
           out.append("NULL");
         } else if constexpr (std::is_same_v<T, std::string_view>) {
-          plain(x);
+          append_plain(out, x);
         } else if constexpr (std::is_same_v<T, pool::DecimalView>) {
           out.append(x.digits);
         } else if constexpr (std::is_same_v<T, std::span<const std::byte>>) {
@@ -132,7 +134,7 @@ void ResultEncoder::columns(std::span<const pool::ColumnInfo> columns) {
     w.raw("{\"name\":").string(c.name).raw(",\"type\":").string(pool::to_string(c.type));
     if (!c.database_type.empty()) w.raw(",\"databaseType\":").string(c.database_type);
     w.raw("}");
-    text_.append(c.name);
+    append_plain(text_, c.name);
   }
   text_.push_back('\n');
   w.raw("],\"rows\":[");

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -91,8 +90,8 @@ struct FakeScript {
   // backend bug).
   std::exception_ptr error;
   // Non-zero: execute() first waits this long on a steady_timer. Asio per-operation
-  // cancellation of the awaiting operation ends the wait early with DbError(cancelled),
-  // as a real backend's cancelled statement would.
+  // cancellation of the awaiting operation ends the wait early with DbError(cancelled), as a
+  // real backend's cancelled statement would; release() ends it early with the result.
   std::chrono::milliseconds wait{0};
 
   std::vector<ExecutedStatement> executed;
@@ -102,6 +101,13 @@ struct FakeScript {
   std::uint64_t rows_delivered = 0;
 
   void set_rows(std::vector<std::vector<pool::Param>> r) { rows = std::move(r); }
+
+  // Ends every wait now, as if the statement had finished (not a cancellation).
+  void release() {
+    for (auto* t : timers) t->cancel();
+  }
+
+  std::vector<asio::steady_timer*> timers;  // of the waits in progress
 };
 
 class FakeConnection final : public pool::Connection {
@@ -116,11 +122,14 @@ class FakeConnection final : public pool::Connection {
     if (s.wait.count() > 0) {
       asio::steady_timer timer(co_await asio::this_coro::executor, s.wait);
       ++s.waiting;
-      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      s.timers.push_back(&timer);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      std::erase(s.timers, &timer);
       --s.waiting;
+      // Told apart from release() by the coroutine's cancellation state, which only
+      // per-operation cancellation sets.
       const auto state = co_await asio::this_coro::cancellation_state;
-      if (ec == asio::error::operation_aborted ||
-          state.cancelled() != asio::cancellation_type::none) {
+      if (state.cancelled() != asio::cancellation_type::none) {
         ++s.cancelled;
         reusable_ = false;
         throw pool::DbError(pool::errc::cancelled, source_,
