@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <mutex>
 
 namespace sluice::pool {
 
@@ -24,6 +25,18 @@ void OdbcConnection::connect(const std::string& connection_string,
   SQLSetConnectAttr(dbc_.get(), SQL_ATTR_LOGIN_TIMEOUT,
                     reinterpret_cast<SQLPOINTER>(static_cast<SQLULEN>(seconds)), 0);
   SQLSMALLINT out_len = 0;
+  // psqlODBC calls setlocale() while connecting, and setlocale is not thread-safe: two
+  // connects on two workers race inside libc (ThreadSanitizer shows it). Its connects take
+  // turns; the cost is that one hanging server delays the others up to its login timeout.
+  static std::mutex setlocale_mutex;
+  std::unique_lock lock(setlocale_mutex, std::defer_lock);
+  std::string lowered(connection_string);
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lowered.find("postgres") != std::string::npos ||
+      lowered.find("psqlodbc") != std::string::npos) {
+    lock.lock();
+  }
   SQLRETURN rc = SQLDriverConnect(
       dbc_.get(), nullptr, reinterpret_cast<SQLCHAR*>(const_cast<char*>(connection_string.c_str())),
       static_cast<SQLSMALLINT>(connection_string.size()), nullptr, 0, &out_len,
