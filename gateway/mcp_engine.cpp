@@ -267,7 +267,7 @@ asio::awaitable<Outcome> McpEngine::modern(Request& req, MessageContext& ctx, No
   if (req.method == "server/discover") {
     std::string body =
         "{\"supportedVersions\":[\"2026-07-28\",\"2025-11-25\",\"2025-06-18\","
-        "\"2025-03-26\"],\"capabilities\":{\"tools\":{}},\"ttlMs\":3600000,"
+        "\"2025-03-26\",\"2024-11-05\"],\"capabilities\":{\"tools\":{}},\"ttlMs\":3600000,"
         "\"cacheScope\":\"public\"";
     if (!params_.instructions.empty()) {
       body += ",\"instructions\":";
