@@ -475,7 +475,15 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   auto work =
       tools_.call(name->get<std::string>(), args, pool::Deadline::max(), std::move(progress));
   auto token = asio::bind_cancellation_slot(signal->slot(), asio::use_awaitable);
-  ToolResult r = co_await asio::co_spawn(executor, std::move(work), token);
+  ToolResult r;
+  try {
+    r = co_await asio::co_spawn(executor, std::move(work), token);
+  } catch (const boost::system::system_error& e) {
+    // A cancelled coroutine may end at any co_await with operation_aborted; to the callers
+    // that is the same as a cancelled statement: nobody waits for an answer.
+    if (e.code() != asio::error::operation_aborted) throw;
+    throw pool::DbError(pool::errc::cancelled, "request", {"", 0, "request cancelled"});
+  }
 
   std::string out = "{\"jsonrpc\":\"2.0\",\"id\":" + req.id +
                     ",\"result\":{\"content\":[{\"type\":"

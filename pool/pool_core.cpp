@@ -25,7 +25,7 @@ void PoolCore::acquire(WaiterId w, TimePoint deadline, TimePoint now, Actions& o
     out.push_back({Kind::fail, 0, w, errc::acquire_timeout});
     return;
   }
-  waiters_.push_back({w, deadline, std::nullopt});
+  waiters_.push_back({w, deadline, std::nullopt, deadlines_.emplace(deadline, w)});
   waiter_index_[w] = std::prev(waiters_.end());
   serve(now, out);
 }
@@ -33,8 +33,7 @@ void PoolCore::acquire(WaiterId w, TimePoint deadline, TimePoint now, Actions& o
 bool PoolCore::cancel_waiter(WaiterId w, TimePoint now, Actions& out) {
   auto it = waiter_index_.find(w);
   if (it == waiter_index_.end()) return false;
-  waiters_.erase(it->second);
-  waiter_index_.erase(it);
+  erase_waiter(it->second);
   // A connection being validated for it stays busy until validation_done.
   ensure_capacity(now, out);
   return true;
@@ -86,19 +85,26 @@ void PoolCore::connect_failed(ConnId c, TimePoint now, Actions& out) {
 void PoolCore::validation_done(ConnId c, bool ok, TimePoint now, Actions& out) {
   auto it = slots_.find(c);
   if (it == slots_.end() || it->second.state != State::validating) return;
-  auto w = std::find_if(waiters_.begin(), waiters_.end(),
-                        [c](const Waiter& x) { return x.validating == c; });
+  auto w = waiters_.end();
+  if (auto v = validating_for_.find(c); v != validating_for_.end()) {
+    if (auto found = waiter_index_.find(v->second); found != waiter_index_.end()) {
+      w = found->second;
+    }
+    validating_for_.erase(v);
+  }
   if (!ok) {
     ++counters_.failed_validations;
-    if (w != waiters_.end()) w->validating.reset();
+    if (w != waiters_.end()) {
+      w->validating.reset();
+      --assigned_;
+    }
     close_slot(c, out);
   } else if (closing_) {
     close_slot(c, out);
   } else if (w != waiters_.end()) {
     it->second.state = State::busy;
     out.push_back({Kind::grant, c, w->id, {}});
-    waiter_index_.erase(w->id);
-    waiters_.erase(w);
+    erase_waiter(w);
   } else {
     // Its waiter gave up meanwhile; the connection is proven good, keep it.
     it->second.state = State::idle;
@@ -109,15 +115,11 @@ void PoolCore::validation_done(ConnId c, bool ok, TimePoint now, Actions& out) {
 }
 
 void PoolCore::tick(TimePoint now, Actions& out) {
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (it->deadline <= now) {
-      ++counters_.acquire_timeouts;
-      out.push_back({Kind::fail, 0, it->id, errc::acquire_timeout});
-      waiter_index_.erase(it->id);
-      it = waiters_.erase(it);
-    } else {
-      ++it;
-    }
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const WaiterId id = deadlines_.begin()->second;
+    ++counters_.acquire_timeouts;
+    out.push_back({Kind::fail, 0, id, errc::acquire_timeout});
+    erase_waiter(waiter_index_.at(id));
   }
   // Oldest-used first, so that the pool shrinks from the cold end.
   for (std::size_t i = 0; i < idle_.size();) {
@@ -146,6 +148,8 @@ void PoolCore::close(TimePoint now, Actions& out) {
   for (const Waiter& w : waiters_) out.push_back({Kind::fail, 0, w.id, errc::pool_closed});
   waiters_.clear();
   waiter_index_.clear();
+  deadlines_.clear();
+  assigned_ = 0;
   while (!idle_.empty()) close_slot(idle_.front(), out);
   for (auto it = slots_.begin(); it != slots_.end();) {
     it = it->second.state == State::backoff ? slots_.erase(it) : std::next(it);
@@ -157,7 +161,7 @@ std::optional<PoolCore::TimePoint> PoolCore::next_wake() const {
   auto consider = [&](TimePoint t) {
     if (!best || t < *best) best = t;
   };
-  for (const Waiter& w : waiters_) consider(w.deadline);
+  if (!deadlines_.empty()) consider(deadlines_.begin()->first);
   for (const auto& [id, s] : slots_) {
     if (s.state == State::backoff) consider(s.retry_at);
     if (s.state == State::idle) {
@@ -204,21 +208,21 @@ void PoolCore::serve(TimePoint now, Actions& out) {
     if (now - s.idle_since >= params_.validate_after_idle) {
       s.state = State::validating;
       w->validating = c;
+      ++assigned_;
+      validating_for_[c] = w->id;
       out.push_back({Kind::validate, c, w->id, {}});
       continue;
     }
     s.state = State::busy;
     out.push_back({Kind::grant, c, w->id, {}});
-    waiter_index_.erase(w->id);
-    waiters_.erase(w);
+    erase_waiter(w);
   }
   ensure_capacity(now, out);
 }
 
 void PoolCore::ensure_capacity(TimePoint now, Actions& out) {
   if (closing_) return;
-  std::size_t unassigned = 0;
-  for (const Waiter& w : waiters_) unassigned += w.validating ? 0 : 1;
+  const std::size_t unassigned = waiters_.size() - assigned_;
   std::size_t open = 0;
   std::size_t pending = 0;  // connecting or in backoff
   for (const auto& [id, s] : slots_) {
@@ -266,6 +270,13 @@ bool PoolCore::too_old(const Slot& s, TimePoint now) const {
 std::list<PoolCore::Waiter>::iterator PoolCore::first_unassigned() {
   return std::find_if(waiters_.begin(), waiters_.end(),
                       [](const Waiter& w) { return !w.validating; });
+}
+
+std::list<PoolCore::Waiter>::iterator PoolCore::erase_waiter(std::list<Waiter>::iterator w) {
+  if (w->validating) --assigned_;
+  deadlines_.erase(w->deadline_entry);
+  waiter_index_.erase(w->id);
+  return waiters_.erase(w);
 }
 
 std::chrono::milliseconds PoolCore::backoff_delay() {

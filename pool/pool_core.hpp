@@ -82,6 +82,7 @@ class PoolCore {
     WaiterId id;
     TimePoint deadline;
     std::optional<ConnId> validating;  // an idle connection being checked for this waiter
+    std::multimap<TimePoint, WaiterId>::iterator deadline_entry;
   };
 
   void serve(TimePoint now, Actions& out);
@@ -90,6 +91,7 @@ class PoolCore {
   void remove_idle(ConnId c);
   bool too_old(const Slot& s, TimePoint now) const;
   std::list<Waiter>::iterator first_unassigned();
+  std::list<Waiter>::iterator erase_waiter(std::list<Waiter>::iterator w);
   std::chrono::milliseconds backoff_delay();
 
   PoolParams params_;
@@ -98,6 +100,11 @@ class PoolCore {
   std::vector<ConnId> idle_;  // most recently used at the back
   std::list<Waiter> waiters_;
   std::unordered_map<WaiterId, std::list<Waiter>::iterator> waiter_index_;
+  // Every event must cost O(log waiters), not O(waiters): under overload thousands wait, and
+  // a scan per event turns draining the queue quadratic.
+  std::multimap<TimePoint, WaiterId> deadlines_;
+  std::size_t assigned_ = 0;  // waiters with a connection under validation
+  std::unordered_map<ConnId, WaiterId> validating_for_;
   ConnId next_conn_ = 1;
   std::uint32_t consecutive_failures_ = 0;
   TimePoint connect_not_before_{};

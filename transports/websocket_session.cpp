@@ -46,6 +46,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
                        self->queue.clear();
                        self->closing = true;
                      }
+                     // The reader may be waiting for the queue to shrink.
+                     if (self->queue.size() < self->params.max_queued / 2) self->idle.cancel();
                      if (!self->queue.empty()) {
                        self->write_next();
                        return;
@@ -108,6 +110,15 @@ asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpReques
   const auto executor = co_await asio::this_coro::executor;
   beast::flat_buffer buffer;
   for (;;) {
+    // Backpressure: while many requests run or many answers wait to be written, the socket
+    // is not read, so a client that pipelines faster than it reads slows down instead of
+    // being disconnected; the hard queue limit then only catches a client that stops reading.
+    while (
+        (conn->handlers >= params.max_in_flight || conn->queue.size() >= params.max_queued / 2) &&
+        !conn->closing) {
+      conn->idle.expires_at(asio::steady_timer::time_point::max());
+      co_await conn->idle.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
     buffer.clear();
     auto [ec, n] = co_await ws.async_read(buffer, asio::as_tuple(asio::use_awaitable));
     if (ec) {

@@ -14,15 +14,17 @@ namespace sluice::transports {
 
 struct WebSocketParams {
   std::size_t max_message_bytes = 1 << 20;  // larger messages close the socket with 1009
-  std::size_t max_queued = 256;             // outgoing messages; a full queue disconnects
+  std::size_t max_in_flight = 64;           // requests handled at once; reading pauses beyond it
+  std::size_t max_queued = 256;  // outgoing messages; reading pauses at half, full disconnects
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{120'000};  // pings are sent at half of this
 };
 
 // One WebSocket connection for MCP (subprotocol "mcp"): one JSON-RPC message per text frame.
-// Incoming messages are handled concurrently; outgoing ones leave through one writer with a
-// bounded queue, so a client that stops reading is disconnected rather than buffered without
-// limit. Binary frames close the connection with 1003.
+// Incoming messages are handled concurrently, up to max_in_flight at once (beyond that the
+// socket is not read, which pushes back on a client that pipelines faster than it is served);
+// outgoing ones leave through one writer with a bounded queue, so a client that stops reading
+// is disconnected rather than buffered without limit. Binary frames close with 1003.
 //
 // Everything runs on the connection's strand.
 class WebSocketSession {

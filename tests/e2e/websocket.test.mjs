@@ -64,7 +64,7 @@ function modernMeta() {
 // One raw WebSocket to sluice: JSON-RPC messages in text frames, answers matched by id.
 class RawSocket {
   #ws;
-  #waiters = new Map(); // id -> resolve, for answers not yet received
+  #waiters = new Map(); // id -> {resolve, reject, timer}, for answers not yet received
   #answers = new Map(); // id -> answer received that no one waited for yet
   #nextId = 1;
 
@@ -74,7 +74,14 @@ class RawSocket {
   constructor(ws) {
     this.#ws = ws;
     this.closed = new Promise((resolve) =>
-      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+      ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        for (const [id, waiter] of this.#waiters) {
+          clearTimeout(waiter.timer);
+          waiter.reject(new Error(`the socket closed (${code}) before the answer to id ${id}`));
+        }
+        this.#waiters.clear();
+      }),
     );
     ws.on('message', (data, isBinary) => {
       const raw = data.toString();
@@ -89,7 +96,8 @@ class RawSocket {
       const waiter = this.#waiters.get(message.id);
       if (waiter) {
         this.#waiters.delete(message.id);
-        waiter(message);
+        clearTimeout(waiter.timer);
+        waiter.resolve(message);
       } else {
         this.#answers.set(message.id, message);
       }
@@ -136,15 +144,15 @@ class RawSocket {
       this.#answers.delete(id);
       return Promise.resolve(early);
     }
+    if (this.#ws.readyState === WebSocket.CLOSED) {
+      return Promise.reject(new Error(`the socket is closed: no answer to id ${id}`));
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(id);
         reject(new Error(`no answer to id ${JSON.stringify(id)} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#waiters.set(id, (message) => {
-        clearTimeout(timer);
-        resolve(message);
-      });
+      this.#waiters.set(id, { resolve, reject, timer });
     });
   }
 
@@ -281,7 +289,7 @@ describe('MCP over WebSocket', () => {
 
     const sdkTest = (name, fn) =>
       serverTest(name, (t) =>
-        connectError ? assert.fail(`connect failed: ${connectError.stack}`) : fn(t),
+        connectError ? Promise.reject(connectError) : fn(t),
       );
 
     before(async () => {
@@ -652,6 +660,40 @@ describe('MCP over WebSocket', () => {
       assert.deepEqual(order, [fast, slow], 'the fast answer did not arrive first');
       await socket.close();
     });
+
+    serverTest(
+      'a client that pipelines 2000 quick queries and reads every answer gets all of them',
+      async (t) => {
+        const socket = await open();
+        await socket.initialize();
+        const count = 2_000;
+        const ids = [];
+        for (let i = 0; i < count; i++) {
+          ids.push(socket.sendQuery('SELECT 1 AS v'));
+          // Yield now and then, so this process reads answers while it still sends.
+          if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
+        }
+        const all = Promise.all(ids.map((id) => socket.answer(id, 60_000)));
+        all.catch(() => {}); // rejects when the socket closes: the race below reports that
+        const outcome = await Promise.race([
+          all.then(() => ({ all: true })),
+          socket.closed.then((closed) => ({ closed })),
+        ]);
+        const sent = new Set(ids);
+        const answered = socket.messages.filter(({ message }) => sent.has(message.id));
+        t.diagnostic(`${answered.length} of ${count} answered; ${JSON.stringify(outcome)}`);
+        assert.equal(
+          outcome.all,
+          true,
+          `the socket closed (${JSON.stringify(outcome.closed)}) after ` +
+            `${answered.length} of ${count} answers`,
+        );
+        for (const { message } of answered) {
+          assert.deepEqual(message.result?.structuredContent?.rows, [[1]], JSON.stringify(message));
+        }
+        await socket.close();
+      },
+    );
 
     serverTest('notifications/cancelled stops a running query', async () => {
       const socket = await open();
