@@ -120,11 +120,7 @@ asio::awaitable<void> McpHttpEndpoint::upgrade(transports::beast::tcp_stream str
                              "(Sec-WebSocket-Protocol: mcp)");
   }
   if (refusal) {
-    refusal->keep_alive(false);
-    refusal->prepare_payload();
-    co_await http::async_write(stream, *refusal, asio::as_tuple(asio::use_awaitable));
-    transports::beast::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    co_await transports::WebSocketSession::refuse(std::move(stream), std::move(*refusal));
     co_return;
   }
   // One legacy session per connection; ids are unique per connection for cancellation.

@@ -91,6 +91,14 @@ bool WebSocketSession::offers_mcp(const HttpRequest& request) {
   return false;
 }
 
+asio::awaitable<void> WebSocketSession::refuse(beast::tcp_stream stream, HttpResponse response) {
+  response.keep_alive(false);
+  response.prepare_payload();
+  co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
+  beast::error_code ignored;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
 asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpRequest request,
                                             WebSocketParams params, Handler handler) {
   stream.expires_never();

@@ -39,6 +39,9 @@ class WebSocketSession {
   // Whether the upgrade request offers the "mcp" subprotocol.
   static bool offers_mcp(const HttpRequest& request);
 
+  // Answers an upgrade request with an HTTP error instead, then closes the connection.
+  static asio::awaitable<void> refuse(beast::tcp_stream stream, HttpResponse response);
+
   // Completes the upgrade on `stream` (echoing "mcp") and serves the connection until it
   // closes; returns once every handler has finished.
   static asio::awaitable<void> run(beast::tcp_stream stream, HttpRequest request,
