@@ -48,7 +48,6 @@ std::string instructions(const std::vector<gateway::Source>& sources) {
 template <class F>
 auto run_now(F f) {
   asio::io_context io;
-  std::exception_ptr error;
   auto fut = asio::co_spawn(io, std::move(f), asio::use_future);
   io.run();
   return fut.get();

@@ -75,29 +75,6 @@ TokenSigner TokenSigner::random() {
   return TokenSigner(std::move(key));
 }
 
-std::string TokenSigner::decode_key(std::string_view text) {
-  const bool hex = text.size() % 2 == 0 &&
-                   text.find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
-  std::string out;
-  if (hex) {
-    for (std::size_t i = 0; i < text.size(); i += 2) {
-      out += static_cast<char>(std::stoi(std::string(text.substr(i, 2)), nullptr, 16));
-    }
-  } else {
-    std::string norm(text);
-    for (char& c : norm) c = c == '+' ? '-' : c == '/' ? '_' : c;
-    while (!norm.empty() && norm.back() == '=') norm.pop_back();
-    auto decoded = b64url_decode(norm);
-    if (!decoded) throw std::invalid_argument("session_key: neither hex nor base64");
-    out = std::move(*decoded);
-  }
-  if (out.size() < 32) {
-    throw std::invalid_argument("session_key: decodes to " + std::to_string(out.size()) +
-                                " bytes; at least 32 are needed");
-  }
-  return out;
-}
-
 std::string TokenSigner::sign(std::string_view payload) const {
   return b64url_encode(payload) + "." + b64url_encode(mac(key_, payload));
 }

@@ -16,8 +16,6 @@ class TokenSigner {
   explicit TokenSigner(std::string key);
   // A signer with a fresh random key: tokens die with the process.
   static TokenSigner random();
-  // Decodes a configured key given as hex or base64; throws std::invalid_argument.
-  static std::string decode_key(std::string_view text);
 
   std::string sign(std::string_view payload) const;
   // The payload if `token` carries a valid signature by this key, else nullopt. Constant time
