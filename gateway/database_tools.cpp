@@ -62,7 +62,10 @@ SqlDialect guard_dialect(pool::Dialect::Kind k) {
 }
 
 ToolResult error_result(std::string text) {
-  return ToolResult{{}, std::move(text), true};
+  ToolResult r;
+  r.text = std::move(text);
+  r.is_error = true;
+  return r;
 }
 
 std::string db_error_text(const pool::DbError& e) {
@@ -250,8 +253,9 @@ Source& DatabaseTools::source_for(const json& arguments) {
   throw ArgumentError("unknown source '" + name + "'; configured sources: " + known);
 }
 
-asio::awaitable<ToolResult> DatabaseTools::call(std::string name, const json& arguments,
-                                                pool::Deadline deadline, Progress progress) {
+asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call) {
+  const json& arguments = call.arguments;
+  pool::Deadline deadline = call.deadline;
   if (!has(name)) throw ToolRequestError("unknown tool '" + std::string(name) + "'");
   if (!arguments.is_object()) throw ToolRequestError("params.arguments must be an object");
   try {
@@ -299,6 +303,12 @@ asio::awaitable<ToolResult> DatabaseTools::call(std::string name, const json& ar
     }
     ToolResult result;
     result.structured.reserve(4096);
+    ResultEncoder::Progress progress;
+    if (call.progress) {
+      progress = [report = call.progress](std::uint64_t rows) {
+        report(static_cast<double>(rows), std::nullopt, std::to_string(rows) + " rows fetched");
+      };
+    }
     ResultEncoder encoder(result.structured, result.text, caps, std::move(progress));
     BooleanColumns booleans(encoder);
     pool::RowSink& sink = name == "describe_table" ? static_cast<pool::RowSink&>(booleans)

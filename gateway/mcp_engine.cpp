@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <cmath>
 
 #include "gateway/json_writer.hpp"
+#include "pool/db_error.hpp"
 
 namespace sluice::gateway {
 namespace {
@@ -16,6 +18,11 @@ constexpr std::array<std::string_view, 3> kLegacyVersions = {"2025-11-25", "2025
 constexpr std::string_view kNewestLegacy = "2025-11-25";
 constexpr std::string_view kMetaVersion = "io.modelcontextprotocol/protocolVersion";
 constexpr std::string_view kMetaCapabilities = "io.modelcontextprotocol/clientCapabilities";
+constexpr std::string_view kMetaLogLevel = "io.modelcontextprotocol/logLevel";
+// How long a server-to-client request (sampling, elicitation) may wait for its answer.
+constexpr auto kAskTimeout = std::chrono::seconds(60);
+// Log levels remembered for HTTP sessions; beyond this, arbitrary old entries are dropped.
+constexpr std::size_t kMaxSessionLevels = 65536;
 
 // JSON-RPC and MCP error codes.
 constexpr int kParseError = -32700;
@@ -24,6 +31,7 @@ constexpr int kMethodNotFound = -32601;
 constexpr int kInvalidParams = -32602;
 constexpr int kInternalError = -32603;
 constexpr int kHeaderMismatch = -32020;
+constexpr int kMissingCapability = -32021;
 constexpr int kUnsupportedVersion = -32022;
 constexpr int kBadSession = -32000;  // what the TypeScript SDK answers for session errors
 
@@ -88,7 +96,78 @@ bool visible_ascii(std::string_view s) {
   return true;
 }
 
+// Whether `declared` (a ClientCapabilities object) has every capability `required` names.
+bool has_capabilities(const json& declared, const json& required) {
+  if (!declared.is_object()) return required.empty();
+  for (const auto& [name, value] : required.items()) {
+    auto it = declared.find(name);
+    if (it == declared.end() || !it->is_object()) return false;
+    if (value.is_object() && !value.empty() && !has_capabilities(*it, value)) return false;
+  }
+  return true;
+}
+
+// The `cursor` of a list request: every list here fits on one page, so none was ever issued.
+void check_no_cursor(const json& params) {
+  if (auto c = params.find("cursor"); c != params.end() && !c->is_null()) {
+    throw ToolRequestError("unknown cursor");
+  }
+}
+
+// Whole numbers without a fraction, so that progress reads 50 rather than 50.0.
+void write_number(JsonWriter& w, double v) {
+  if (std::floor(v) == v && std::fabs(v) < 9.0e15) {
+    w.integer(static_cast<std::int64_t>(v));
+  } else {
+    w.floating(v);
+  }
+}
+
+const std::string& required_string_param(const json& params, const char* name) {
+  auto it = params.find(name);
+  if (it == params.end() || !it->is_string()) {
+    throw ToolRequestError(std::string("params.") + name + " must be a string");
+  }
+  return it->get_ref<const std::string&>();
+}
+
 }  // namespace
+
+std::optional<LogLevel> parse_log_level(std::string_view name) noexcept {
+  for (int i = 0; i <= static_cast<int>(LogLevel::emergency); ++i) {
+    const auto level = static_cast<LogLevel>(i);
+    if (log_level_name(level) == name) return level;
+  }
+  return std::nullopt;
+}
+
+std::string_view log_level_name(LogLevel level) noexcept {
+  switch (level) {
+    case LogLevel::debug:
+      return "debug";
+    case LogLevel::info:
+      return "info";
+    case LogLevel::notice:
+      return "notice";
+    case LogLevel::warning:
+      return "warning";
+    case LogLevel::error:
+      return "error";
+    case LogLevel::critical:
+      return "critical";
+    case LogLevel::alert:
+      return "alert";
+    case LogLevel::emergency:
+      return "emergency";
+  }
+  return "info";
+}
+
+struct McpEngine::Asking {
+  explicit Asking(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;  // the answer's deadline; cancelled when it arrives
+  std::optional<json> answer;
+};
 
 struct McpEngine::Request {
   json message;
@@ -99,9 +178,30 @@ struct McpEngine::Request {
   std::string version;  // the revision this request speaks
 };
 
-McpEngine::McpEngine(DatabaseTools& tools, session::SessionTokens& sessions, Params params)
+McpEngine::McpEngine(ToolProvider& tools, session::SessionTokens& sessions, Params params)
     : tools_(tools), sessions_(sessions), params_(std::move(params)) {
   server_info_ = json{{"name", params_.name}, {"version", params_.version}}.dump();
+  json legacy = {{"tools", {{"listChanged", false}}}};
+  json modern = {{"tools", json::object()}};
+  if (params_.logging) {
+    legacy["logging"] = json::object();
+    modern["logging"] = json::object();
+  }
+  if (params_.resources != nullptr) {
+    legacy["resources"] = {{"listChanged", false},
+                           {"subscribe", params_.resources->subscribable()}};
+    modern["resources"] = json::object();
+  }
+  if (params_.prompts != nullptr) {
+    legacy["prompts"] = {{"listChanged", false}};
+    modern["prompts"] = json::object();
+  }
+  if (params_.completions != nullptr) {
+    legacy["completions"] = json::object();
+    modern["completions"] = json::object();
+  }
+  legacy_capabilities_ = legacy.dump();
+  modern_capabilities_ = modern.dump();
 }
 
 bool McpEngine::is_legacy_version(std::string_view v) noexcept {
@@ -177,7 +277,10 @@ asio::awaitable<Outcome> McpEngine::handle_one(json message, MessageContext& ctx
   }
   auto method = m.find("method");
   if (method == m.end()) {
-    // A response or error from the client; this server sends no requests, so nothing waits.
+    // A response or error from the client, to a request this server sent in the same scope.
+    if (req.has_id && (m.contains("result") || m.contains("error"))) {
+      deliver_answer(ctx.cancel_scope, req.id, std::move(req.message));
+    }
     Outcome o;
     o.http_status = 202;
     co_return o;
@@ -267,8 +370,8 @@ asio::awaitable<Outcome> McpEngine::modern(Request& req, MessageContext& ctx, No
   if (req.method == "server/discover") {
     std::string body =
         "{\"supportedVersions\":[\"2026-07-28\",\"2025-11-25\",\"2025-06-18\","
-        "\"2025-03-26\",\"2024-11-05\"],\"capabilities\":{\"tools\":{}},\"ttlMs\":3600000,"
-        "\"cacheScope\":\"public\"";
+        "\"2025-03-26\",\"2024-11-05\"],\"capabilities\":" +
+        modern_capabilities_ + ",\"ttlMs\":3600000,\"cacheScope\":\"public\"";
     if (!params_.instructions.empty()) {
       body += ",\"instructions\":";
       JsonWriter(body).string(params_.instructions);
@@ -276,8 +379,31 @@ asio::awaitable<Outcome> McpEngine::modern(Request& req, MessageContext& ctx, No
     body += "}";
     co_return Outcome{200, result(req, body, true), std::nullopt, true};
   }
+  if (meta->contains(kMetaLogLevel)) {
+    const json& level = (*meta)[kMetaLogLevel];
+    if (!level.is_string() || !parse_log_level(level.get<std::string>())) {
+      co_return error(200, req.id, kInvalidParams,
+                      "Invalid params: _meta[\"io.modelcontextprotocol/logLevel\"] must be one of "
+                      "debug, info, notice, warning, error, critical, alert, emergency",
+                      true);
+    }
+  }
   if (req.method == "tools/list") co_return Outcome{200, tools_list(req, true), std::nullopt, true};
-  if (req.method == "tools/call") co_return co_await call_tool(req, ctx, notify, true, req.version);
+  if (req.method == "tools/call") {
+    if (auto name = req.params.find("name"); name != req.params.end() && name->is_string()) {
+      const json* required = tools_.required_capabilities(name->get<std::string>());
+      if (required != nullptr && !has_capabilities((*meta)[kMetaCapabilities], *required)) {
+        json data = {{"requiredCapabilities", *required}};
+        co_return error(400, req.id, kMissingCapability,
+                        "Missing client capability: tool '" + name->get<std::string>() +
+                            "' needs " + required->dump() +
+                            " in _meta[\"io.modelcontextprotocol/clientCapabilities\"]",
+                        true, &data);
+      }
+    }
+    co_return co_await call_tool(req, ctx, notify, true, req.version);
+  }
+  if (auto served = co_await content(req, true)) co_return std::move(*served);
   co_return error(404, req.id, kMethodNotFound,
                   "Method not found: '" + req.method + "' is not served in revision " +
                       std::string(kModernVersion),
@@ -324,12 +450,12 @@ asio::awaitable<Outcome> McpEngine::legacy(Request& req, MessageContext& ctx, No
   }
   req.version = version;
   if (!req.has_id) co_return notification(req, ctx);
-  if (req.method == "ping" || req.method == "logging/setLevel") {
-    co_return Outcome{200, result(req, "{}", false), std::nullopt, false};
-  }
+  if (req.method == "ping") co_return Outcome{200, result(req, "{}", false), std::nullopt, false};
+  if (req.method == "logging/setLevel" && params_.logging) co_return set_level(req, ctx);
   if (req.method == "tools/list")
     co_return Outcome{200, tools_list(req, false), std::nullopt, false};
   if (req.method == "tools/call") co_return co_await call_tool(req, ctx, notify, false, version);
+  if (auto served = co_await content(req, false)) co_return std::move(*served);
   co_return error(200, req.id, kMethodNotFound, "Method not found: '" + req.method + "'", false);
 }
 
@@ -353,9 +479,8 @@ Outcome McpEngine::initialize(Request& req, MessageContext& ctx) {
     ctx.connection->protocol_version = version;
   }
   std::string body = "{\"protocolVersion\":\"" + version +
-                     "\",\"capabilities\":{\"tools\":{\"listChanged\":false},\"logging\":{}},"
-                     "\"serverInfo\":" +
-                     server_info_;
+                     "\",\"capabilities\":" + legacy_capabilities_ +
+                     ",\"serverInfo\":" + server_info_;
   if (!params_.instructions.empty()) {
     body += ",\"instructions\":";
     JsonWriter(body).string(params_.instructions);
@@ -396,6 +521,186 @@ std::string McpEngine::result(const Request& req, std::string_view body, bool mo
   return out;
 }
 
+std::string McpEngine::list_result(const Request& req, std::string_view key,
+                                   const std::string& items, bool modern) const {
+  std::string body = "{\"";
+  body += key;
+  body += "\":" + items;
+  if (modern) body += ",\"ttlMs\":300000,\"cacheScope\":\"public\"";
+  body += "}";
+  return result(req, body, modern);
+}
+
+asio::awaitable<std::optional<Outcome>> McpEngine::content(Request& req, bool modern) {
+  const std::string& m = req.method;
+  auto done = [&](std::string body) {
+    return std::optional<Outcome>(Outcome{200, std::move(body), std::nullopt, modern});
+  };
+  if (ResourceProvider* r = params_.resources) {
+    if (m == "resources/list") {
+      check_no_cursor(req.params);
+      co_return done(list_result(req, "resources", r->resources(), modern));
+    }
+    if (m == "resources/templates/list") {
+      check_no_cursor(req.params);
+      co_return done(list_result(req, "resourceTemplates", r->templates(), modern));
+    }
+    if (m == "resources/read") {
+      std::string uri = required_string_param(req.params, "uri");
+      const std::optional<std::string> contents = co_await r->read(uri);
+      if (!contents) {
+        const json data = {{"uri", uri}};
+        co_return error(200, req.id, kInvalidParams,
+                        "Resource not found: '" + uri + "'; resources/list names those served",
+                        modern, &data);
+      }
+      std::string body = "{\"contents\":" + *contents;
+      if (modern) body += ",\"ttlMs\":60000,\"cacheScope\":\"public\"";
+      body += "}";
+      co_return done(result(req, body, modern));
+    }
+    // Subscriptions need a session to deliver updates in: legacy only.
+    if (!modern && r->subscribable() &&
+        (m == "resources/subscribe" || m == "resources/unsubscribe")) {
+      required_string_param(req.params, "uri");
+      co_return done(result(req, "{}", false));
+    }
+  }
+  if (PromptProvider* p = params_.prompts) {
+    if (m == "prompts/list") {
+      check_no_cursor(req.params);
+      co_return done(list_result(req, "prompts", p->prompts(), modern));
+    }
+    if (m == "prompts/get") {
+      std::string name = required_string_param(req.params, "name");
+      static const json kNoArguments = json::object();
+      auto a = req.params.find("arguments");
+      const json& args = a == req.params.end() || a->is_null() ? kNoArguments : *a;
+      if (!args.is_object()) throw ToolRequestError("params.arguments must be an object");
+      const std::string body = co_await p->get(std::move(name), args);
+      co_return done(result(req, body, modern));
+    }
+  }
+  if (CompletionProvider* c = params_.completions; c != nullptr && m == "completion/complete") {
+    auto ref = req.params.find("ref");
+    auto argument = req.params.find("argument");
+    if (ref == req.params.end() || !ref->is_object() || argument == req.params.end() ||
+        !argument->is_object()) {
+      throw ToolRequestError("params.ref and params.argument must be objects");
+    }
+    co_return done(result(req, "{\"completion\":" + c->complete(*ref, *argument) + "}", modern));
+  }
+  co_return std::nullopt;
+}
+
+Outcome McpEngine::set_level(Request& req, MessageContext& ctx) {
+  std::optional<LogLevel> level;
+  if (auto it = req.params.find("level"); it != req.params.end() && it->is_string()) {
+    level = parse_log_level(it->get<std::string>());
+  }
+  if (!level) {
+    return error(200, req.id, kInvalidParams,
+                 "Invalid params: level must be one of debug, info, notice, warning, error, "
+                 "critical, alert, emergency",
+                 false);
+  }
+  if (ctx.transport == Transport::http) {
+    if (ctx.session_id) {
+      std::lock_guard lock(levels_mutex_);
+      if (session_levels_.size() >= kMaxSessionLevels &&
+          !session_levels_.contains(*ctx.session_id)) {
+        session_levels_.erase(session_levels_.begin());
+      }
+      session_levels_[*ctx.session_id] = *level;
+    }
+  } else if (ctx.connection != nullptr) {
+    ctx.connection->log_level = level;
+  }
+  return Outcome{200, result(req, "{}", false), std::nullopt, false};
+}
+
+std::optional<LogLevel> McpEngine::log_level(const Request& req, const MessageContext& ctx,
+                                             bool modern) const {
+  if (!params_.logging) return std::nullopt;
+  if (modern) {
+    // Only a request that carries a level gets log messages (validated in modern()).
+    auto meta = req.params.find("_meta");
+    if (meta == req.params.end() || !meta->is_object()) return std::nullopt;
+    auto level = meta->find(kMetaLogLevel);
+    if (level == meta->end() || !level->is_string()) return std::nullopt;
+    return parse_log_level(level->get<std::string>());
+  }
+  if (ctx.transport == Transport::http) {
+    if (!ctx.session_id) return std::nullopt;
+    std::lock_guard lock(levels_mutex_);
+    auto it = session_levels_.find(*ctx.session_id);
+    if (it == session_levels_.end()) return std::nullopt;
+    return it->second;
+  }
+  return ctx.connection != nullptr ? ctx.connection->log_level : std::nullopt;
+}
+
+asio::awaitable<json> McpEngine::ask_client(std::string scope, std::shared_ptr<Notify> notify,
+                                            std::string method, json params,
+                                            pool::Deadline deadline) {
+  const std::string id = "\"sluice-" + std::to_string(next_ask_.fetch_add(1)) + "\"";
+  const std::string key = scope + '\x1f' + id;
+  const auto ex = co_await asio::this_coro::executor;
+  auto asking = std::make_shared<Asking>(ex);
+  {
+    std::lock_guard lock(asking_mutex_);
+    asking_[key] = asking;
+  }
+  struct Forget {
+    McpEngine& e;
+    const std::string& k;
+    ~Forget() {
+      std::lock_guard lock(e.asking_mutex_);
+      e.asking_.erase(k);
+    }
+  } forget{*this, key};
+
+  std::string msg = "{\"jsonrpc\":\"2.0\",\"id\":" + id + ",\"method\":";
+  JsonWriter(msg).string(method);
+  msg += ",\"params\":" + params.dump() + "}";
+  (*notify)(std::move(msg));
+
+  asking->timer.expires_at(std::min(deadline, pool::Clock::now() + kAskTimeout));
+  auto [ec] = co_await asking->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!asking->answer) {
+    // Cancelled with the request: the caller treats it like a cancelled statement.
+    if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
+    throw ClientRequestError("the client did not answer " + method + " within " +
+                             std::to_string(kAskTimeout.count()) + " s");
+  }
+  json& answer = *asking->answer;
+  if (auto e = answer.find("error"); e != answer.end()) {
+    std::string why = e->dump();
+    if (e->is_object() && e->contains("message") && (*e)["message"].is_string()) {
+      why = (*e)["message"].get<std::string>();
+    }
+    throw ClientRequestError("the client refused " + method + ": " + why);
+  }
+  co_return std::move(answer["result"]);
+}
+
+void McpEngine::deliver_answer(const std::string& scope, const std::string& id, json message) {
+  std::shared_ptr<Asking> asking;
+  {
+    std::lock_guard lock(asking_mutex_);
+    auto it = asking_.find(scope + '\x1f' + id);
+    if (it == asking_.end()) return;  // unknown, answered already, or timed out
+    asking = it->second;
+    asking_.erase(it);
+  }
+  const auto ex = asking->timer.get_executor();
+  asio::post(ex, [asking, message = std::move(message)]() mutable {
+    if (asking->answer) return;
+    asking->answer = std::move(message);
+    asking->timer.cancel();
+  });
+}
+
 std::string McpEngine::tools_list(const Request& req, bool modern) const {
   if (auto c = req.params.find("cursor"); c != req.params.end() && !c->is_null()) {
     // Everything fits on one page, so no cursor was ever issued.
@@ -420,21 +725,48 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
     throw ToolRequestError("unknown tool '" + name->get<std::string>() + "'");
   }
 
-  // Progress, if asked for: rows fetched so far, sent from the request's executor.
-  DatabaseTools::Progress progress;
+  static const json kNoCapabilities = json::object();
   const json* meta = nullptr;
   if (auto it = req.params.find("_meta"); it != req.params.end() && it->is_object()) meta = &*it;
-  if (notify && meta != nullptr && meta->contains("progressToken")) {
-    const std::string token = (*meta)["progressToken"].dump();
-    auto ex = co_await asio::this_coro::executor;
-    auto sink = std::make_shared<Notify>(notify);
-    progress = [ex, sink, token](std::uint64_t rows) {
+  const json* capabilities = &kNoCapabilities;
+  if (meta != nullptr && modern) capabilities = &(*meta)[kMetaCapabilities];
+  ToolCall call{args, *capabilities, pool::Deadline::max(), {}, {}, {}};
+
+  // Notifications that belong to this request (progress, log messages) and requests to the
+  // client go out through `notify`, always from the request's executor.
+  const auto ex = co_await asio::this_coro::executor;
+  std::shared_ptr<Notify> sink;
+  if (notify) sink = std::make_shared<Notify>(notify);
+  if (sink && meta != nullptr && meta->contains("progressToken")) {
+    call.progress = [ex, sink, token = (*meta)["progressToken"].dump()](
+                        double progress, std::optional<double> total, std::string message) {
       std::string msg =
           "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{"
           "\"progressToken\":" +
-          token + ",\"progress\":" + std::to_string(rows) + ",\"message\":\"" +
-          std::to_string(rows) + " rows fetched\"}}";
+          token + ",\"progress\":";
+      JsonWriter w(msg);
+      write_number(w, progress);
+      if (total) write_number(w.raw(",\"total\":"), *total);
+      if (!message.empty()) w.raw(",\"message\":").string(message);
+      msg += "}}";
       asio::post(ex, [sink, msg = std::move(msg)]() mutable { (*sink)(std::move(msg)); });
+    };
+  }
+  if (const auto threshold = sink ? log_level(req, ctx, modern) : std::nullopt) {
+    call.log = [ex, sink, threshold = *threshold](LogLevel level, json data) {
+      if (level < threshold) return;
+      std::string msg =
+          "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"";
+      msg += log_level_name(level);
+      msg += "\",\"data\":" + data.dump() + "}}";
+      asio::post(ex, [sink, msg = std::move(msg)]() mutable { (*sink)(std::move(msg)); });
+    };
+  }
+  // Requests to the client: only in legacy sessions and on connections, where the client
+  // reads a stream this request owns and answers in the same scope.
+  if (sink && !modern) {
+    call.ask = [this, sink, scope = ctx.cancel_scope](std::string method, json params) {
+      return ask_client(scope, sink, std::move(method), std::move(params), pool::Deadline::max());
     };
   }
 
@@ -472,8 +804,7 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
     ctx.disconnect.assign([signal](asio::cancellation_type t) { signal->emit(t); });
   }
 
-  auto work =
-      tools_.call(name->get<std::string>(), args, pool::Deadline::max(), std::move(progress));
+  auto work = tools_.call(name->get<std::string>(), call);
   auto token = asio::bind_cancellation_slot(signal->slot(), asio::use_awaitable);
   ToolResult r;
   try {
@@ -485,15 +816,17 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
     throw pool::DbError(pool::errc::cancelled, "request", {"", 0, "request cancelled"});
   }
 
-  std::string out = "{\"jsonrpc\":\"2.0\",\"id\":" + req.id +
-                    ",\"result\":{\"content\":[{\"type\":"
-                    "\"text\",\"text\":";
-  out.reserve(out.size() + r.structured.size() + r.text.size() + 256);
-  JsonWriter w(out);
-  w.string(r.text);
-  out += "}]";
+  std::string out = "{\"jsonrpc\":\"2.0\",\"id\":" + req.id + ",\"result\":{\"content\":";
+  out.reserve(out.size() + r.structured.size() + r.text.size() + r.content.size() + 256);
+  if (r.content.empty()) {
+    out += "[{\"type\":\"text\",\"text\":";
+    JsonWriter(out).string(r.text);
+    out += "}]";
+  } else {
+    out += r.content;
+  }
   // structuredContent arrived with 2025-06-18.
-  if (!r.is_error && version != "2025-03-26" && version != "2024-11-05") {
+  if (!r.structured.empty() && !r.is_error && version != "2025-03-26" && version != "2024-11-05") {
     out += ",\"structuredContent\":";
     out += r.structured;
   }

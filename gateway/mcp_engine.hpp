@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -10,8 +11,9 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "gateway/database_tools.hpp"
+#include "gateway/mcp_provider.hpp"
 #include "pool/asio.hpp"
+#include "pool/db_error.hpp"
 #include "session/session_tokens.hpp"
 
 namespace sluice::gateway {
@@ -25,6 +27,7 @@ enum class Transport : std::uint8_t { http, sse, stdio, websocket };
 struct ConnectionState {
   bool initialized = false;
   std::string protocol_version;
+  std::optional<LogLevel> log_level;  // set by logging/setLevel
 };
 
 // What the transport knows about one incoming message.
@@ -68,11 +71,17 @@ class McpEngine {
     std::string name = "sluice";
     std::string version;
     std::string instructions;
+    // Optional providers; each one served declares its capability.
+    ResourceProvider* resources = nullptr;
+    PromptProvider* prompts = nullptr;
+    CompletionProvider* completions = nullptr;
+    // Declare `logging` and forward ToolCall::log messages at the level the client chose.
+    bool logging = false;
   };
 
   static constexpr std::string_view kModernVersion = "2026-07-28";
 
-  McpEngine(DatabaseTools& tools, session::SessionTokens& sessions, Params params);
+  McpEngine(ToolProvider& tools, session::SessionTokens& sessions, Params params);
 
   asio::awaitable<Outcome> handle(std::string_view body, MessageContext& ctx, Notify notify);
 
@@ -91,11 +100,27 @@ class McpEngine {
   Outcome notification(Request& req, MessageContext& ctx);
   std::string result(const Request& req, std::string_view body, bool modern) const;
   std::string tools_list(const Request& req, bool modern) const;
+  // A list result ({"<key>":[...]}), with caching hints in the modern era.
+  std::string list_result(const Request& req, std::string_view key, const std::string& items,
+                          bool modern) const;
+  // Resources, prompts and completion, in either era; nullopt when the method is not served.
+  asio::awaitable<std::optional<Outcome>> content(Request& req, bool modern);
+  Outcome set_level(Request& req, MessageContext& ctx);
+  std::optional<LogLevel> log_level(const Request& req, const MessageContext& ctx,
+                                    bool modern) const;
+  // Sends `method` to the client through `notify` and awaits its answer.
+  asio::awaitable<nlohmann::json> ask_client(std::string scope, std::shared_ptr<Notify> notify,
+                                             std::string method, nlohmann::json params,
+                                             pool::Deadline deadline);
+  // Hands a client's JSON-RPC response to the ask_client() waiting for it, if any.
+  void deliver_answer(const std::string& scope, const std::string& id, nlohmann::json message);
 
-  DatabaseTools& tools_;
+  ToolProvider& tools_;
   session::SessionTokens& sessions_;
   Params params_;
-  std::string server_info_;  // {"name":..,"version":..}
+  std::string server_info_;          // {"name":..,"version":..}
+  std::string legacy_capabilities_;  // the capabilities object of initialize
+  std::string modern_capabilities_;  // the capabilities object of server/discover
 
   // Requests that notifications/cancelled may cancel, by scope and id.
   struct InFlight {
@@ -104,6 +129,16 @@ class McpEngine {
   };
   std::mutex in_flight_mutex_;
   std::unordered_map<std::string, InFlight> in_flight_;
+
+  // Server-to-client requests awaiting the client's answer, by scope and id.
+  struct Asking;
+  std::mutex asking_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Asking>> asking_;
+  std::atomic<std::uint64_t> next_ask_{1};
+
+  // Log levels chosen by logging/setLevel in HTTP sessions, by session id (bounded).
+  mutable std::mutex levels_mutex_;
+  std::unordered_map<std::string, LogLevel> session_levels_;
 };
 
 }  // namespace sluice::gateway
