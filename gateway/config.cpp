@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <concepts>
 #include <fstream>
 #include <functional>
 #include <initializer_list>
@@ -29,6 +30,12 @@ constexpr std::int64_t kMaxDurationMs = 1'000'000'000'000;
 constexpr std::size_t kMaxThreads = 1024;
 constexpr std::size_t kMaxNameLength = 64;
 constexpr std::size_t kMinSessionKeyBytes = 32;
+// What main.cpp names the built-in source it serves when none is configured.
+constexpr std::string_view kDemoSourceName = "demo";
+
+// Sizes, thread counts, quotas: read from YAML as unsigned integers, range-checked per type.
+template <class T>
+concept Count = std::unsigned_integral<T> && !std::same_as<T, bool>;
 
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
@@ -276,6 +283,23 @@ bool valid_origin(std::string_view s) {
   throw ConfigError(path + ": " + what);
 }
 
+// A client id may hold dots, '@' and anything else, so it is quoted rather than joined with
+// a dot: limits.clients['claude-code@127.0.0.1'].rate.
+std::string client_path(std::string_view base, std::string_view client) {
+  return std::string(base) + "[" + shown(client) + "]";
+}
+
+// LimitPolicy names its fields as the struct does; the file calls rate_per_second `rate`.
+std::string in_yaml_words(std::string message) {
+  constexpr std::string_view kField = "rate_per_second";
+  constexpr std::string_view kKey = "rate";
+  for (auto at = message.find(kField); at != std::string::npos;
+       at = message.find(kField, at + kKey.size())) {
+    message.replace(at, kField.size(), kKey);
+  }
+  return message;
+}
+
 void check_duration(const std::string& path, milliseconds d, bool zero_allowed) {
   if (d.count() < 0) fail(path, "must not be negative");
   if (d.count() == 0 && !zero_allowed) fail(path, "must be positive");
@@ -349,9 +373,14 @@ class YamlReader {
   Handler into(std::filesystem::path& out) const {
     return [this, &out](const YAML::Node& n, const std::string& path) { out = text(n, path); };
   }
-  Handler into(std::size_t& out) const {
+  template <Count T>
+  Handler into(T& out) const {
     return [this, &out](const YAML::Node& n, const std::string& path) {
-      out = integer(n, path, "expected a non-negative integer");
+      const std::uint64_t value = integer(n, path, "expected a non-negative integer");
+      if (value > std::numeric_limits<T>::max()) {
+        fail_at(n, path, "must be at most " + std::to_string(std::numeric_limits<T>::max()));
+      }
+      out = static_cast<T>(value);
     };
   }
   Handler into(milliseconds& out) const {
@@ -409,6 +438,10 @@ class YamlReader {
             {"io_threads", into(c.io_threads)},
             {"worker_threads", into(c.worker_threads)},
             {"demo_db", into(c.demo_db)},
+            {"sessions",
+             [&](const YAML::Node& n, const std::string& p) { read_sessions(n, p, c.sessions); }},
+            {"limits", [&](const YAML::Node& n,
+                           const std::string& p) { read_client_limits(n, p, c.limits); }},
         });
   }
 
@@ -463,6 +496,7 @@ class YamlReader {
     for (std::size_t i = 0; i < n.size(); ++i) {
       const std::string item = path + "[" + std::to_string(i) + "]";
       SourceConfig& s = out[i];
+      bool per_client_given = false;
       read_map(
           n[i], item,
           {
@@ -473,9 +507,92 @@ class YamlReader {
               {"pool", [&](const YAML::Node& v, const std::string& p) { read_pool(v, p, s.pool); }},
               {"limits",
                [&](const YAML::Node& v, const std::string& p) { read_limits(v, p, s.limits); }},
+              {"multiplexer",
+               [&](const YAML::Node& v, const std::string& p) {
+                 read_multiplexer(v, p, s, per_client_given);
+               }},
           });
+      // Derived after the whole entry is read: pool may come after multiplexer.
+      if (!per_client_given) {
+        s.per_client_in_flight = SourceConfig::default_per_client_in_flight(s.pool.max_size);
+      }
     }
     sources = std::move(out);
+  }
+
+  void read_multiplexer(const YAML::Node& n, const std::string& path, SourceConfig& s,
+                        bool& per_client_given) const {
+    const Handler per_client = into(s.per_client_in_flight);
+    read_map(n, path,
+             {
+                 {"per_client_in_flight",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    per_client(v, p);
+                    per_client_given = true;
+                  }},
+                 {"context_affinity", into(s.context_affinity)},
+             });
+  }
+
+  void read_sessions(const YAML::Node& n, const std::string& path,
+                     session::SessionRegistryParams& s) const {
+    read_map(n, path,
+             {
+                 {"idle_timeout_ms", into(s.idle_timeout)},
+                 {"max_per_client", into(s.max_sessions_per_client)},
+                 {"max", into(s.max_sessions)},
+             });
+  }
+
+  // The overrides are read once the whole section is, because they start from the default
+  // wherever it appears: `sources: {warehouse: {daily_quota: 10000}}` adds a quota and
+  // keeps the default rate, not no rate at all.
+  void read_client_limits(const YAML::Node& n, const std::string& path,
+                          session::ClientLimiterParams& l) const {
+    std::optional<YAML::Node> clients;
+    std::optional<YAML::Node> sources;
+    read_map(n, path,
+             {
+                 {"default", [&](const YAML::Node& v,
+                                 const std::string& p) { read_policy(v, p, l.defaults); }},
+                 {"clients", [&](const YAML::Node& v, const std::string&) { clients.emplace(v); }},
+                 {"sources", [&](const YAML::Node& v, const std::string&) { sources.emplace(v); }},
+                 {"in_flight_retry_after_ms", into(l.in_flight_retry_after)},
+             });
+    if (clients) read_policies(*clients, path + ".clients", true, l.defaults, l.per_client);
+    if (sources) read_policies(*sources, path + ".sources", false, l.defaults, l.per_source);
+  }
+
+  void read_policies(const YAML::Node& n, const std::string& path, bool by_client,
+                     const session::LimitPolicy& base,
+                     std::map<std::string, session::LimitPolicy, std::less<>>& out) const {
+    const std::string keys = by_client ? "client ids" : "source names";
+    if (!n.IsMap()) {
+      fail_at(n, path, "expected a mapping of " + keys + " to limits, got " + describe(n));
+    }
+    std::map<std::string, session::LimitPolicy, std::less<>> policies;
+    for (const auto& entry : n) {
+      const YAML::Node& key_node = entry.first;
+      if (!key_node.IsScalar()) fail_at(key_node, path, "keys must be " + keys);
+      const std::string& key = key_node.Scalar();
+      const std::string child = by_client ? client_path(path, key) : path + "." + key;
+      if (policies.contains(key)) fail_at(key_node, child, "given more than once");
+      session::LimitPolicy policy = base;
+      if (!entry.second.IsNull()) read_policy(entry.second, child, policy);
+      policies.emplace(key, policy);
+    }
+    out = std::move(policies);
+  }
+
+  void read_policy(const YAML::Node& n, const std::string& path, session::LimitPolicy& p) const {
+    read_map(n, path,
+             {
+                 {"rate", into(p.rate_per_second)},
+                 {"burst", into(p.burst)},
+                 {"max_in_flight", into(p.max_in_flight)},
+                 {"hourly_quota", into(p.hourly_quota)},
+                 {"daily_quota", into(p.daily_quota)},
+             });
   }
 
   void read_pool(const YAML::Node& n, const std::string& path, pool::PoolParams& p) const {
@@ -509,10 +626,12 @@ class YamlReader {
 
 constexpr std::string_view kSourcePrefix = "SLUICE_SOURCE_";
 
-constexpr std::array<std::string_view, 12> kEnvNames = {
-    "SLUICE_LISTEN",          "SLUICE_LOG_LEVEL",     "SLUICE_SESSION_KEY", "SLUICE_MAX_BODY_BYTES",
-    "SLUICE_ALLOWED_ORIGINS", "SLUICE_ALLOWED_HOSTS", "SLUICE_IO_THREADS",  "SLUICE_WORKER_THREADS",
-    "SLUICE_DEMO_DB",         "SLUICE_CONFIG",        "SLUICE_PG_BINDIR",   "SLUICE_SOURCE_<NAME>",
+constexpr std::array<std::string_view, 14> kEnvNames = {
+    "SLUICE_LISTEN",         "SLUICE_LOG_LEVEL",       "SLUICE_SESSION_KEY",
+    "SLUICE_MAX_BODY_BYTES", "SLUICE_ALLOWED_ORIGINS", "SLUICE_ALLOWED_HOSTS",
+    "SLUICE_IO_THREADS",     "SLUICE_WORKER_THREADS",  "SLUICE_DEMO_DB",
+    "SLUICE_RATE_LIMIT",     "SLUICE_MAX_IN_FLIGHT",   "SLUICE_CONFIG",
+    "SLUICE_PG_BINDIR",      "SLUICE_SOURCE_<NAME>",
 };
 
 std::size_t env_size(std::string_view key, std::string_view value) {
@@ -524,7 +643,63 @@ std::size_t env_size(std::string_view key, std::string_view value) {
   return *parsed;
 }
 
+std::uint32_t env_uint32(std::string_view key, std::string_view value) {
+  const std::size_t parsed = env_size(key, value);
+  if (parsed > std::numeric_limits<std::uint32_t>::max()) {
+    throw ConfigError(std::string(key) + ": must be at most " +
+                      std::to_string(std::numeric_limits<std::uint32_t>::max()));
+  }
+  return static_cast<std::uint32_t>(parsed);
+}
+
+double env_number(std::string_view key, std::string_view value) {
+  double parsed = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() ||
+      !std::isfinite(parsed)) {
+    throw ConfigError(std::string(key) + ": expected a number, got " + shown(value));
+  }
+  return parsed;
+}
+
+// Limits are checked here rather than by ClientLimiterParams::validate() alone so that the
+// message names the key as the file spells it, and a client id is quoted.
+void check_policy(const session::LimitPolicy& policy, const std::string& at) {
+  try {
+    policy.validate(at);
+  } catch (const std::invalid_argument& e) {
+    const std::string_view message = e.what();
+    const std::string_view rest = message.starts_with(at) ? message.substr(at.size()) : message;
+    throw ConfigError(at + in_yaml_words(std::string(rest)));
+  }
+}
+
+std::string describe_policy(const session::LimitPolicy& p) {
+  std::ostringstream out;
+  if (p.rate_per_second > 0) {
+    out << p.rate_per_second << " requests/s (burst " << p.burst << ")";
+  } else {
+    out << "no rate limit";
+  }
+  if (p.max_in_flight > 0) {
+    out << ", " << p.max_in_flight << " in flight";
+  } else {
+    out << ", no cap in flight";
+  }
+  if (p.hourly_quota > 0) out << ", " << p.hourly_quota << " per hour";
+  if (p.daily_quota > 0) out << ", " << p.daily_quota << " per day";
+  return out.str();
+}
+
 }  // namespace
+
+session::ClientLimiterParams Config::default_limits() {
+  session::ClientLimiterParams params;
+  params.defaults.rate_per_second = 50;
+  params.defaults.burst = 100;
+  params.defaults.max_in_flight = 16;
+  return params;
+}
 
 std::string SourceConfig::detect_dialect(std::string_view connection_string) {
   const auto driver = odbc_attribute(connection_string, "driver");
@@ -635,6 +810,10 @@ void Config::apply_env(const std::vector<std::string>& env) {
       worker_threads = env_size(key, value);
     } else if (key == "SLUICE_DEMO_DB") {
       demo_db = value;
+    } else if (key == "SLUICE_RATE_LIMIT") {
+      limits.defaults.rate_per_second = env_number(key, value);
+    } else if (key == "SLUICE_MAX_IN_FLIGHT") {
+      limits.defaults.max_in_flight = env_uint32(key, value);
     } else if (key == "SLUICE_CONFIG" || key == "SLUICE_PG_BINDIR") {
       continue;
     } else if (key.starts_with(kSourcePrefix)) {
@@ -757,6 +936,54 @@ void Config::validate() const {
       fail(at + ".limits.timeout",
            "must not exceed max_timeout (" + std::to_string(s.limits.max_timeout.count()) + " ms)");
     }
+    if (s.per_client_in_flight == 0) {
+      fail(at + ".multiplexer.per_client_in_flight", "must be at least 1");
+    }
+    if (s.per_client_in_flight > s.pool.max_size) {
+      fail(at + ".multiplexer.per_client_in_flight",
+           "must not exceed pool.max_size (" + std::to_string(s.pool.max_size) + ")");
+    }
+  }
+
+  // Only the upper bound: SessionRegistryParams::validate() owns the lower one.
+  if (sessions.idle_timeout.count() > kMaxDurationMs) {
+    check_duration("sessions.idle_timeout", sessions.idle_timeout, true);
+  }
+  try {
+    sessions.validate();
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  }
+
+  check_policy(limits.defaults, "limits.default");
+  for (const auto& [client, policy] : limits.per_client) {
+    const std::string at = client_path("limits.clients", client);
+    if (client.empty()) fail(at, "a client id must not be empty");
+    check_policy(policy, at);
+  }
+  std::vector<std::string_view> source_names;
+  for (const auto& s : sources) source_names.push_back(s.name);
+  if (sources.empty()) source_names.push_back(kDemoSourceName);
+  for (const auto& [name, policy] : limits.per_source) {
+    const std::string at = "limits.sources." + name;
+    // Exactly, not ignoring case: the limiter looks the override up by the source's name.
+    if (std::find(source_names.begin(), source_names.end(), name) == source_names.end()) {
+      std::string hint;
+      if (const auto near = closest(name, source_names)) {
+        hint = "; did you mean " + std::string(*near) + "?";
+      } else if (sources.empty()) {
+        hint =
+            " (none is configured; the demo source is named " + std::string(kDemoSourceName) + ")";
+      }
+      fail(at, "no source is named " + shown(name) + hint);
+    }
+    check_policy(policy, at);
+  }
+  check_duration("limits.in_flight_retry_after", limits.in_flight_retry_after, true);
+  try {
+    limits.validate();
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(in_yaml_words(e.what()));
   }
 }
 
@@ -791,6 +1018,19 @@ std::string Config::summary() const {
     }
   }
   out << "Log level: " << log_level << "\n";
+  auto count_or_unlimited = [](std::size_t n) {
+    return n == 0 ? std::string("unlimited") : std::to_string(n);
+  };
+  out << "Sessions: ended after " << sessions.idle_timeout.count() << " ms idle; "
+      << count_or_unlimited(sessions.max_sessions_per_client) << " per client, "
+      << count_or_unlimited(sessions.max_sessions) << " in all\n";
+  out << "Client limits: " << describe_policy(limits.defaults) << "\n";
+  for (const auto& [client, policy] : limits.per_client) {
+    out << "  client " << shown(client) << ": " << describe_policy(policy) << "\n";
+  }
+  for (const auto& [name, policy] : limits.per_source) {
+    out << "  each client on " << name << ": " << describe_policy(policy) << "\n";
+  }
   out << "Threads: " << io_threads << " I/O, ";
   if (worker_threads != 0) {
     out << worker_threads << " ODBC workers\n";
@@ -815,7 +1055,9 @@ std::string Config::summary() const {
         << (s.allow_writes ? "writes allowed" : "read-only") << ", pool " << s.pool.min_size << ".."
         << s.pool.max_size << ", at most " << s.limits.max_rows << " rows / " << s.limits.max_bytes
         << " bytes per query, timeout " << s.limits.timeout.count() << " ms (max "
-        << s.limits.max_timeout.count() << " ms)\n";
+        << s.limits.max_timeout.count() << " ms), " << s.per_client_in_flight
+        << " in flight per client, context affinity " << (s.context_affinity ? "on" : "off")
+        << "\n";
   }
   return out.str();
 }
@@ -862,6 +1104,8 @@ Environment:
   SLUICE_IO_THREADS       io_threads
   SLUICE_WORKER_THREADS   worker_threads
   SLUICE_DEMO_DB          demo_db
+  SLUICE_RATE_LIMIT       limits.default.rate (requests per second)
+  SLUICE_MAX_IN_FLIGHT    limits.default.max_in_flight
   SLUICE_SOURCE_<NAME>    connection string of source <name> (lower-cased);
                           replaces that source's connection string, or adds it
   SLUICE_PG_BINDIR        PostgreSQL binaries for the test fixtures; not used
@@ -901,6 +1145,25 @@ durations are integers in milliseconds; unknown keys are errors.
              backoff_jitter: 0.2}
       limits: {max_rows: 1000, max_bytes: 1048576, timeout_ms: 30000,
                max_timeout_ms: 300000}
+      multiplexer:
+        per_client_in_flight: 4 # 1..max_size; default half of max_size
+        context_affinity: true  # prefer a connection in the request's
+                                # database context
+  sessions:
+    idle_timeout_ms: 1800000
+    max_per_client: 64          # 0 = unlimited; beyond it a client's least
+                                # recently seen session ends
+    max: 10000                  # 0 = unlimited; beyond it new ones are refused
+  limits:                       # per client; 0 switches a limit off
+    default: {rate: 50, burst: 100, max_in_flight: 16, hourly_quota: 0,
+              daily_quota: 0}   # rate: requests per second
+    clients: {}                 # by client id, e.g.
+                                # "claude-code@127.0.0.1": {rate: 5}
+    sources: {}                 # each client's budget on that source, e.g.
+                                # warehouse: {daily_quota: 10000}
+    in_flight_retry_after_ms: 1000
+                                # overrides start from default; a refused
+                                # request gets error -32029 (HTTP 429)
 
 Examples:
   sluice

@@ -32,10 +32,23 @@
 //              idle_timeout_ms: 600000, max_lifetime_ms: 3600000, backoff_initial_ms: 100,
 //              backoff_max_ms: 30000, backoff_jitter: 0.2}
 //       limits: {max_rows: 1000, max_bytes: 1048576, timeout_ms: 30000, max_timeout_ms: 300000}
+//       multiplexer:
+//         per_client_in_flight: 4       # default: half of pool.max_size, at least 1
+//         context_affinity: true
+//   sessions:
+//     idle_timeout_ms: 1800000
+//     max_per_client: 64              # 0 = unlimited
+//     max: 10000                      # 0 = unlimited
+//   limits:                           # per client; 0 switches a limit off
+//     default: {rate: 50, burst: 100, max_in_flight: 16, hourly_quota: 0, daily_quota: 0}
+//     clients: {}                     # by client id: {"claude-code@127.0.0.1": {rate: 5}}
+//     sources: {}                     # by source name: {warehouse: {daily_quota: 10000}}
+//     in_flight_retry_after_ms: 1000
 //
 // Durations are integers in milliseconds (their keys end in _ms). A key with an empty (null)
-// value keeps its default. Unknown keys, keys given twice and values of the wrong type are
-// errors: a typo must never be silently ignored.
+// value keeps its default. A policy under limits.clients or limits.sources starts from
+// limits.default as the file gives it and changes only the keys it names. Unknown keys, keys
+// given twice and values of the wrong type are errors: a typo must never be silently ignored.
 //
 // Nothing here echoes a connection string or the session key in an error message or in
 // summary(): both hold secrets and error messages end up in logs.
@@ -54,6 +67,8 @@
 #include <vector>
 
 #include "pool/pool_params.hpp"
+#include "session/client_limits.hpp"
+#include "session/session_registry.hpp"
 
 namespace sluice::gateway {
 
@@ -89,6 +104,19 @@ struct SourceConfig {
   bool allow_writes = false;
   pool::PoolParams pool;
   QueryLimits limits;
+  // Requests one client may run at once on this source; the rest of its requests wait
+  // their turn in the multiplexer. 1..pool.max_size. The default, half of pool.max_size
+  // (at least 1), means no single client can hold the whole pool: others always find room.
+  // from_yaml() derives it from the pool it reads; code that builds a SourceConfig and
+  // changes pool.max_size sets it with default_per_client_in_flight().
+  std::size_t per_client_in_flight = default_per_client_in_flight(pool::PoolParams{}.max_size);
+  // Hand a request preferably a connection already in its database context (database,
+  // schema, warehouse, role), which saves the statements that would switch one.
+  bool context_affinity = true;
+
+  static constexpr std::size_t default_per_client_in_flight(std::size_t pool_max_size) {
+    return pool_max_size >= 2 ? pool_max_size / 2 : 1;
+  }
 
   // The dialect named by the Driver= attribute of an ODBC connection string, matched
   // ignoring case: a driver containing "postgres" is postgresql, "sqlite" sqlite,
@@ -141,6 +169,20 @@ struct Config {
   std::size_t io_threads = 1;
   // Where the demo warehouse lives; empty = a default chosen by the caller.
   std::filesystem::path demo_db;
+  // How many sessions may exist and how long an idle one lives (YAML:
+  // sessions.idle_timeout_ms, sessions.max_per_client, sessions.max).
+  session::SessionRegistryParams sessions;
+  // Admission control per client (YAML: limits.default, limits.clients, limits.sources; a
+  // policy's `rate` is rate_per_second). A refused request gets JSON-RPC error -32029, on
+  // HTTP status 429 with Retry-After.
+  session::ClientLimiterParams limits = default_limits();
+
+  // What limits holds when nothing is configured: 50 requests/s sustained, bursts of 100,
+  // 16 in flight, no quotas. No interactive client (a model's turn takes seconds) comes near
+  // that, while a runaway loop or script does and is stopped before it starves the others;
+  // 16 in flight is twice a default pool, enough to keep a client's share of it busy with
+  // a short queue behind. Quotas are budgets only an operator can set.
+  static session::ClientLimiterParams default_limits();
 
   // Parses YAML text over the defaults; `origin` (usually the file name) prefixes error
   // messages, with the line: "sluice.yaml:7: sources[0].pool.max_sise: unknown key; did
@@ -153,17 +195,22 @@ struct Config {
   // Applies SLUICE_* overrides from `env`, a list of "KEY=VALUE" entries like environ:
   // SLUICE_LISTEN, SLUICE_LOG_LEVEL, SLUICE_SESSION_KEY, SLUICE_MAX_BODY_BYTES,
   // SLUICE_ALLOWED_ORIGINS and SLUICE_ALLOWED_HOSTS (comma-separated), SLUICE_IO_THREADS,
-  // SLUICE_WORKER_THREADS, SLUICE_DEMO_DB, and SLUICE_SOURCE_<NAME>=<connection string>,
-  // which sets the connection string of source <name> (lower-cased; matched ignoring case,
-  // its other settings kept) or adds that source. SLUICE_CONFIG and SLUICE_PG_BINDIR are
-  // read elsewhere and skipped; any other SLUICE_* variable is an error. Values are taken as
-  // given: an empty SLUICE_ALLOWED_ORIGINS empties the list. Throws ConfigError naming the
-  // variable.
+  // SLUICE_WORKER_THREADS, SLUICE_DEMO_DB, SLUICE_RATE_LIMIT and SLUICE_MAX_IN_FLIGHT
+  // (limits.default.rate and .max_in_flight; policies under limits.clients and
+  // limits.sources keep what the file gave them), and
+  // SLUICE_SOURCE_<NAME>=<connection string>, which sets the connection string of source <name>
+  // (lower-cased; matched ignoring case, its other settings kept) or adds that source.
+  // SLUICE_CONFIG and SLUICE_PG_BINDIR are read elsewhere and skipped; any other SLUICE_* variable
+  // is an error. Values are taken as given: an empty SLUICE_ALLOWED_ORIGINS empties the list.
+  // Throws ConfigError naming the variable.
   void apply_env(const std::vector<std::string>& env);
 
   // Throws ConfigError naming the first offending field by its path in this struct, e.g.
   // "sources[1].pool.max_size: must be at least 1" or
-  // "sources[0].name: 'ware house' must match [A-Za-z0-9_-]{1,64}".
+  // "sources[0].name: 'ware house' must match [A-Za-z0-9_-]{1,64}". Limit policies are named
+  // by their YAML keys ("limits.default.rate", "limits.clients['a@10.0.0.1'].burst") and
+  // durations, as everywhere, without _ms ("sessions.idle_timeout"). A limits.sources entry
+  // must name a configured source exactly (with none configured, the demo source "demo").
   void validate() const;
 
   // session_key decoded to raw bytes; empty when session_key is. Throws ConfigError when it
@@ -171,7 +218,8 @@ struct Config {
   std::string session_key_bytes() const;
 
   // A human-readable description for `sluice check-config` and the startup log: addresses,
-  // sources with dialect, writes, pool and limits; never connection strings or the key.
+  // sources with dialect, writes, pool, limits and multiplexer, sessions, client limits;
+  // never connection strings or the key.
   std::string summary() const;
 };
 

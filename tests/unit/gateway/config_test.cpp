@@ -667,11 +667,19 @@ TEST(CommandLineTest, UsageDocumentsEveryFlagVariableAndExample) {
                              "SLUICE_IO_THREADS",
                              "SLUICE_WORKER_THREADS",
                              "SLUICE_DEMO_DB",
+                             "SLUICE_RATE_LIMIT",
+                             "SLUICE_MAX_IN_FLIGHT",
                              "SLUICE_SOURCE_<NAME>",
                              "max_size",
                              "sse_keepalive_ms",
                              "backoff_jitter",
                              "max_timeout_ms",
+                             "per_client_in_flight",
+                             "context_affinity",
+                             "max_per_client",
+                             "hourly_quota",
+                             "in_flight_retry_after_ms",
+                             "-32029",
                              "http://127.0.0.1:8080/mcp",
                              "MCP Inspector",
                              "Claude Code"}) {
@@ -701,6 +709,15 @@ TEST(CommandLineTest, UsageConfigSampleIsAValidConfigOfDefaults) {
   EXPECT_EQ(c.sources[0].pool.max_lifetime, p.max_lifetime);
   EXPECT_DOUBLE_EQ(c.sources[0].pool.backoff_jitter, p.backoff_jitter);
   EXPECT_EQ(c.sources[0].limits.max_timeout, QueryLimits{}.max_timeout);
+  EXPECT_EQ(c.sources[0].per_client_in_flight, SourceConfig{}.per_client_in_flight);
+  EXPECT_EQ(c.sources[0].context_affinity, SourceConfig{}.context_affinity);
+  EXPECT_EQ(c.sessions.idle_timeout, defaults.sessions.idle_timeout);
+  EXPECT_EQ(c.sessions.max_sessions_per_client, defaults.sessions.max_sessions_per_client);
+  EXPECT_EQ(c.sessions.max_sessions, defaults.sessions.max_sessions);
+  EXPECT_EQ(c.limits.defaults, defaults.limits.defaults);
+  EXPECT_TRUE(c.limits.per_client.empty());
+  EXPECT_TRUE(c.limits.per_source.empty());
+  EXPECT_EQ(c.limits.in_flight_retry_after, defaults.limits.in_flight_retry_after);
 }
 
 TEST(ConfigTest, SummaryDescribesSourcesButNeverSecrets) {
@@ -716,6 +733,266 @@ TEST(ConfigTest, SummaryDescribesSourcesButNeverSecrets) {
   EXPECT_EQ(s.find("hunter2"), std::string::npos) << s;
   EXPECT_EQ(s.find(kHexKey), std::string::npos) << s;
   EXPECT_NE(Config{}.summary().find("built-in demo warehouse"), std::string::npos);
+}
+
+TEST(ConfigTest, SessionAndLimitDefaultsSuitAProductionGateway) {
+  const Config c;
+  EXPECT_EQ(c.sessions.idle_timeout, 30min);
+  EXPECT_EQ(c.sessions.max_sessions_per_client, 64u);
+  EXPECT_EQ(c.sessions.max_sessions, 10'000u);
+  EXPECT_DOUBLE_EQ(c.limits.defaults.rate_per_second, 50);
+  EXPECT_DOUBLE_EQ(c.limits.defaults.burst, 100);
+  EXPECT_EQ(c.limits.defaults.max_in_flight, 16u);
+  EXPECT_EQ(c.limits.defaults.hourly_quota, 0u);
+  EXPECT_EQ(c.limits.defaults.daily_quota, 0u);
+  EXPECT_TRUE(c.limits.per_client.empty());
+  EXPECT_TRUE(c.limits.per_source.empty());
+  EXPECT_EQ(c.limits.in_flight_retry_after, 1s);
+  const SourceConfig s;
+  EXPECT_EQ(s.per_client_in_flight, 4u);  // half of the default pool of 8
+  EXPECT_TRUE(s.context_affinity);
+  EXPECT_EQ(validate_error(c), "");
+}
+
+TEST(ConfigTest, SessionsAreReadFromYaml) {
+  const Config c = Config::from_yaml(
+      "sessions:\n  idle_timeout_ms: 60000\n  max_per_client: 0\n  max: 500\n", "sluice.yaml");
+  EXPECT_EQ(c.sessions.idle_timeout, 1min);
+  EXPECT_EQ(c.sessions.max_sessions_per_client, 0u);
+  EXPECT_EQ(c.sessions.max_sessions, 500u);
+  EXPECT_EQ(validate_error(c), "");
+  EXPECT_EQ(yaml_error("sessions:\n  max_per_clent: 3\n"),
+            "sluice.yaml:2: sessions.max_per_clent: unknown key; did you mean max_per_client?");
+  EXPECT_EQ(yaml_error("sessions:\n  idle_timeout: 60000\n"),
+            "sluice.yaml:2: sessions.idle_timeout: unknown key; did you mean idle_timeout_ms?");
+  EXPECT_EQ(yaml_error("sessions:\n  max: many\n"),
+            "sluice.yaml:2: sessions.max: expected a non-negative integer, got 'many'");
+}
+
+TEST(ConfigTest, SessionIdleTimeoutMustBePositiveAndBounded) {
+  EXPECT_EQ(validate_error(Config::from_yaml("sessions: {idle_timeout_ms: 0}\n", "sluice.yaml")),
+            "sessions.idle_timeout: must be positive");
+  Config c;
+  c.sessions.idle_timeout = std::chrono::milliseconds(1'000'000'000'001);
+  EXPECT_EQ(validate_error(c), "sessions.idle_timeout: must be at most 1000000000000 ms");
+}
+
+TEST(ConfigTest, LimitsAreReadAndOverridesStartFromTheDefault) {
+  const Config c = Config::from_yaml(R"(
+limits:
+  clients: {"claude-code@127.0.0.1": {rate: 5, burst: 10}, "ci@10.0.0.7": ~}
+  sources: {warehouse: {daily_quota: 10000}}
+  default: {rate: 20, burst: 40, max_in_flight: 8, hourly_quota: 600, daily_quota: 0}
+  in_flight_retry_after_ms: 250
+sources:
+  - name: warehouse
+    connection_string: "Driver=SQLite3;Database=/data/w.sqlite"
+)",
+                                     "sluice.yaml");
+  const session::LimitPolicy& d = c.limits.defaults;
+  EXPECT_DOUBLE_EQ(d.rate_per_second, 20);
+  EXPECT_DOUBLE_EQ(d.burst, 40);
+  EXPECT_EQ(d.max_in_flight, 8u);
+  EXPECT_EQ(d.hourly_quota, 600u);
+  EXPECT_EQ(d.daily_quota, 0u);
+  EXPECT_EQ(c.limits.in_flight_retry_after, 250ms);
+  ASSERT_EQ(c.limits.per_client.size(), 2u);
+  // Written before default in the file, and still based on it.
+  session::LimitPolicy claude = d;
+  claude.rate_per_second = 5;
+  claude.burst = 10;
+  EXPECT_EQ(c.limits.per_client.at("claude-code@127.0.0.1"), claude);
+  EXPECT_EQ(c.limits.per_client.at("ci@10.0.0.7"), d);  // no value: the default
+  ASSERT_EQ(c.limits.per_source.size(), 1u);
+  session::LimitPolicy warehouse = d;
+  warehouse.daily_quota = 10'000;
+  EXPECT_EQ(c.limits.per_source.at("warehouse"), warehouse);
+  EXPECT_EQ(validate_error(c), "");
+}
+
+TEST(ConfigTest, LimitsWithoutADefaultSectionBuildOnTheBuiltInDefault) {
+  const Config c = Config::from_yaml("limits:\n  clients: {bot: {max_in_flight: 2}}\n", "f.yaml");
+  session::LimitPolicy bot = Config::default_limits().defaults;
+  bot.max_in_flight = 2;
+  EXPECT_EQ(c.limits.per_client.at("bot"), bot);
+  EXPECT_EQ(c.limits.defaults, Config::default_limits().defaults);
+}
+
+TEST(ConfigTest, LimitYamlErrorsNameTheKeyAndLine) {
+  EXPECT_EQ(yaml_error("limits:\n  default: {rat: 5}\n"),
+            "sluice.yaml:2: limits.default.rat: unknown key; did you mean rate?");
+  EXPECT_EQ(yaml_error("limits:\n  defaults: {rate: 5}\n"),
+            "sluice.yaml:2: limits.defaults: unknown key; did you mean default?");
+  EXPECT_EQ(yaml_error("limits:\n  default: {rate: fast}\n"),
+            "sluice.yaml:2: limits.default.rate: expected a number, got 'fast'");
+  EXPECT_EQ(yaml_error("limits:\n  default: {max_in_flight: 4294967296}\n"),
+            "sluice.yaml:2: limits.default.max_in_flight: must be at most 4294967295");
+  EXPECT_EQ(yaml_error("limits:\n  clients: [a]\n"),
+            "sluice.yaml:2: limits.clients: expected a mapping of client ids to limits, got a "
+            "list");
+  EXPECT_EQ(yaml_error("limits:\n  sources: {warehouse: {dayly_quota: 1}}\n"),
+            "sluice.yaml:2: limits.sources.warehouse.dayly_quota: unknown key; did you mean "
+            "daily_quota?");
+  EXPECT_EQ(yaml_error("limits:\n  clients:\n    a@host: {rate: 1}\n    a@host: {rate: 2}\n"),
+            "sluice.yaml:4: limits.clients['a@host']: given more than once");
+  EXPECT_EQ(yaml_error("limits:\n  clients:\n    \"a.b@10.0.0.1\": {burst: [1]}\n"),
+            "sluice.yaml:3: limits.clients['a.b@10.0.0.1'].burst: expected a number, got a list");
+}
+
+TEST(ConfigTest, LimitValuesAreCheckedUnderTheNamesTheFileUses) {
+  EXPECT_EQ(validate_error(Config::from_yaml("limits: {default: {rate: -1}}\n", "f.yaml")),
+            "limits.default.rate: must be a finite number, at least 0 (0 = unlimited)");
+  EXPECT_EQ(
+      validate_error(Config::from_yaml(
+          "limits: {clients: {\"claude-code@127.0.0.1\": {rate: 5, burst: 0.5}}}\n", "f.yaml")),
+      "limits.clients['claude-code@127.0.0.1'].burst: must be at least 1 when rate is set");
+  Config c;
+  c.limits.defaults.rate_per_second = 0;
+  c.limits.defaults.burst = 0;  // ignored without a rate
+  EXPECT_EQ(validate_error(c), "");
+  c.limits.per_client[""] = c.limits.defaults;
+  EXPECT_EQ(validate_error(c), "limits.clients['']: a client id must not be empty");
+  c.limits = {};
+  c.limits.in_flight_retry_after = -1ms;
+  EXPECT_EQ(validate_error(c), "limits.in_flight_retry_after: must not be negative");
+}
+
+TEST(ConfigTest, LimitSourceOverrideMustNameAConfiguredSource) {
+  Config c;
+  c.sources = {source("warehouse", kPg)};
+  c.limits.per_source["lake"] = {};
+  EXPECT_EQ(validate_error(c), "limits.sources.lake: no source is named 'lake'");
+  c.limits.per_source.clear();
+  c.limits.per_source["Warehouse"] = {};
+  EXPECT_EQ(validate_error(c),
+            "limits.sources.Warehouse: no source is named 'Warehouse'; did you mean warehouse?");
+  c.limits.per_source.clear();
+  c.limits.per_source["warehouse"] = {};
+  EXPECT_EQ(validate_error(c), "");
+
+  // With no source configured, the demo source is the one served.
+  c.sources.clear();
+  EXPECT_EQ(validate_error(c),
+            "limits.sources.warehouse: no source is named 'warehouse' (none is configured; the "
+            "demo source is named demo)");
+  c.limits.per_source.clear();
+  c.limits.per_source["demo"] = {};
+  EXPECT_EQ(validate_error(c), "");
+}
+
+TEST(ConfigTest, LimitSourceOverrideMayNameASourceGivenByTheEnvironment) {
+  const TempFile file("limits:\n  sources: {lake: {daily_quota: 5}}\n");
+  const Config c = resolve_config(CommandLine{},
+                                  {"SLUICE_CONFIG=" + file.path().string(),
+                                   "SLUICE_SOURCE_LAKE=Driver=SQLite3;Database=/data/lake.sqlite"});
+  EXPECT_EQ(c.limits.per_source.at("lake").daily_quota, 5u);
+  EXPECT_EQ(error_of([&] {
+              resolve_config(CommandLine{}, {"SLUICE_CONFIG=" + file.path().string(),
+                                             "SLUICE_SOURCE_SEA=Driver=SQLite3;Database=x"});
+            }),
+            "limits.sources.lake: no source is named 'lake'");
+}
+
+TEST(ConfigTest, EnvironmentSetsTheDefaultRateAndInFlightCap) {
+  Config c = Config::from_yaml("limits:\n  clients: {bot: {burst: 3}}\n", "f.yaml");
+  c.apply_env({"SLUICE_RATE_LIMIT=2.5", "SLUICE_MAX_IN_FLIGHT=3"});
+  EXPECT_DOUBLE_EQ(c.limits.defaults.rate_per_second, 2.5);
+  EXPECT_EQ(c.limits.defaults.max_in_flight, 3u);
+  EXPECT_DOUBLE_EQ(c.limits.defaults.burst, Config::default_limits().defaults.burst);
+  // An override is complete once read; the environment changes only the default.
+  EXPECT_DOUBLE_EQ(c.limits.per_client.at("bot").rate_per_second, 50);
+  EXPECT_EQ(validate_error(c), "");
+  c.apply_env({"SLUICE_RATE_LIMIT=0", "SLUICE_MAX_IN_FLIGHT=0"});  // both off
+  EXPECT_EQ(validate_error(c), "");
+
+  EXPECT_EQ(error_of([&] { c.apply_env({"SLUICE_RATE_LIMIT=fast"}); }),
+            "SLUICE_RATE_LIMIT: expected a number, got 'fast'");
+  EXPECT_EQ(error_of([&] { c.apply_env({"SLUICE_RATE_LIMIT="}); }),
+            "SLUICE_RATE_LIMIT: expected a number, got ''");
+  EXPECT_EQ(error_of([&] { c.apply_env({"SLUICE_MAX_IN_FLIGHT=4294967296"}); }),
+            "SLUICE_MAX_IN_FLIGHT: must be at most 4294967295");
+  EXPECT_EQ(error_of([&] { c.apply_env({"SLUICE_RATE_LIMT=5"}); }),
+            "SLUICE_RATE_LIMT: unknown environment variable; did you mean SLUICE_RATE_LIMIT?");
+  c.apply_env({"SLUICE_RATE_LIMIT=-1"});
+  EXPECT_EQ(validate_error(c),
+            "limits.default.rate: must be a finite number, at least 0 (0 = unlimited)");
+}
+
+TEST(ConfigTest, MultiplexerPerClientDefaultsToHalfThePool) {
+  const Config c = Config::from_yaml(R"(
+sources:
+  - {name: a, connection_string: "Driver=SQLite3;Database=a"}
+  - {name: b, connection_string: "Driver=SQLite3;Database=b", pool: {max_size: 5}}
+  - {name: c, connection_string: "Driver=SQLite3;Database=c", pool: {min_size: 1, max_size: 1}}
+  - name: d
+    multiplexer: {context_affinity: false}
+    pool: {max_size: 20}
+    connection_string: "Driver=SQLite3;Database=d"
+)",
+                                     "sluice.yaml");
+  ASSERT_EQ(c.sources.size(), 4u);
+  EXPECT_EQ(c.sources[0].per_client_in_flight, 4u);
+  EXPECT_EQ(c.sources[1].per_client_in_flight, 2u);
+  EXPECT_EQ(c.sources[2].per_client_in_flight, 1u);   // never 0
+  EXPECT_EQ(c.sources[3].per_client_in_flight, 10u);  // pool read after multiplexer
+  EXPECT_FALSE(c.sources[3].context_affinity);
+  EXPECT_TRUE(c.sources[0].context_affinity);
+  EXPECT_EQ(validate_error(c), "");
+  EXPECT_EQ(SourceConfig::default_per_client_in_flight(0), 1u);
+  EXPECT_EQ(SourceConfig::default_per_client_in_flight(3), 1u);
+}
+
+TEST(ConfigTest, MultiplexerPerClientIsReadAndMustFitThePool) {
+  const Config c = Config::from_yaml(
+      "sources:\n  - name: w\n    connection_string: 'Driver=SQLite3;Database=x'\n"
+      "    multiplexer: {per_client_in_flight: 8, context_affinity: true}\n",
+      "sluice.yaml");
+  EXPECT_EQ(c.sources[0].per_client_in_flight, 8u);  // the whole default pool: allowed
+  EXPECT_EQ(validate_error(c), "");
+
+  Config bad = c;
+  bad.sources[0].per_client_in_flight = 9;
+  EXPECT_EQ(validate_error(bad),
+            "sources[0].multiplexer.per_client_in_flight: must not exceed pool.max_size (8)");
+  bad.sources[0].per_client_in_flight = 0;
+  EXPECT_EQ(validate_error(bad), "sources[0].multiplexer.per_client_in_flight: must be at least 1");
+  EXPECT_EQ(yaml_error("sources:\n  - multiplexer: {per_client: 2}\n"),
+            "sluice.yaml:2: sources[0].multiplexer.per_client: unknown key");
+  EXPECT_EQ(yaml_error("sources:\n  - multiplexer:\n      context_affinity: maybe\n"),
+            "sluice.yaml:3: sources[0].multiplexer.context_affinity: expected true or false, got "
+            "'maybe'");
+}
+
+TEST(ConfigTest, SummaryDescribesSessionsLimitsAndTheMultiplexer) {
+  Config c = Config::from_yaml(R"(
+sessions: {max: 0}
+limits:
+  clients: {"claude-code@127.0.0.1": {rate: 5, burst: 10}}
+  sources: {warehouse: {daily_quota: 10000, hourly_quota: 1000}}
+sources:
+  - name: warehouse
+    connection_string: "Driver={PostgreSQL Unicode};Server=db;Pwd=hunter2"
+    multiplexer: {context_affinity: false}
+)",
+                               "sluice.yaml");
+  const std::string s = c.summary();
+  EXPECT_NE(s.find("Sessions: ended after 1800000 ms idle; 64 per client, unlimited in all"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("Client limits: 50 requests/s (burst 100), 16 in flight\n"), std::string::npos)
+      << s;
+  EXPECT_NE(s.find("  client 'claude-code@127.0.0.1': 5 requests/s (burst 10), 16 in flight\n"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("  each client on warehouse: 50 requests/s (burst 100), 16 in flight, 1000 "
+                   "per hour, 10000 per day\n"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("4 in flight per client, context affinity off"), std::string::npos) << s;
+  EXPECT_EQ(s.find("hunter2"), std::string::npos) << s;
+  c.limits.defaults = {};
+  EXPECT_NE(c.summary().find("Client limits: no rate limit, no cap in flight\n"),
+            std::string::npos);
 }
 
 }  // namespace
