@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "pool/asio.hpp"
+#include "pool/db_context.hpp"
 #include "pool/row_sink.hpp"
 #include "pool/value.hpp"
 
@@ -42,6 +43,13 @@ class Connection {
 
   // Closes the connection; never throws.
   virtual asio::awaitable<void> close() noexcept = 0;
+
+  // The database context the statements that follow must run in. Most backends hold it as
+  // session state, which the dialect's switch statements change, and ignore this. A backend
+  // whose protocol carries the context with every request instead (e6data sends catalog and
+  // database with each prepare) takes it from here. The multiplexer calls it on every
+  // checkout, after any switch statements.
+  virtual void use_context(const DbContext& ctx) { (void)ctx; }
 
   // False once the connection's state is unknown (it broke, or a cancelled statement left
   // it in an unclear state): the pool discards it instead of handing it out again.

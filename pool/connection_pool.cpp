@@ -13,6 +13,22 @@ namespace sluice::pool {
 using Kind = PoolCore::Action::Kind;
 using Handler = asio::any_completion_handler<void(std::error_code, std::uint64_t)>;
 
+namespace {
+
+// A connection whose context is unknown must match no request.
+constexpr PoolCore::AffinityKey unknown_affinity = ~PoolCore::AffinityKey{0};
+
+// The core only compares keys, so a hash serves: two contexts that collide cost a context
+// switch, never a wrong context, because the borrower checks PooledConnection::context().
+PoolCore::AffinityKey affinity_key(const std::optional<DbContext>& ctx) {
+  if (!ctx) return unknown_affinity;
+  if (ctx->empty()) return PoolCore::fresh_affinity;  // where a new connection starts
+  const PoolCore::AffinityKey key = DbContextHash{}(*ctx);
+  return key == unknown_affinity || key == PoolCore::fresh_affinity ? 1 : key;
+}
+
+}  // namespace
+
 // The pool's state, shared by the ConnectionPool, its background tasks and every borrowed
 // handle. One mutex guards everything here except the timer, which lives on `strand_`.
 class PoolShared : public std::enable_shared_from_this<PoolShared> {
@@ -66,8 +82,8 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
   }
 
   // Fast path: returns a connection id if one was granted at once, else the waiter id.
-  std::pair<std::optional<std::uint64_t>, std::uint64_t> enqueue(Deadline deadline,
-                                                                 std::error_code& ec) {
+  std::pair<std::optional<std::uint64_t>, std::uint64_t> enqueue(
+      Deadline deadline, std::optional<PoolCore::AffinityKey> prefer, std::error_code& ec) {
     Effects fx;
     std::optional<std::uint64_t> granted;
     std::uint64_t w;
@@ -76,7 +92,7 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
       w = next_waiter_++;
       waiters_.emplace(w, Waiter{});
       PoolCore::Actions actions;
-      core_.acquire(w, deadline, Clock::now(), actions);
+      core_.acquire(w, deadline, prefer, Clock::now(), actions);
       apply(actions, fx);
       auto it = waiters_.find(w);
       if (it->second.result) {
@@ -135,15 +151,20 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
     {
       std::lock_guard lock(mutex_);
       PoolCore::Actions actions;
-      core_.release(id, reusable, Clock::now(), actions);
+      auto it = conns_.find(id);
+      if (it != conns_.end()) {
+        core_.release(id, reusable, affinity_key(it->second.context), Clock::now(), actions);
+      } else {
+        core_.release(id, reusable, Clock::now(), actions);
+      }
       apply(actions, fx);
     }
     run(fx);
   }
 
-  Connection* connection(std::uint64_t id) {
+  PoolEntry* entry(std::uint64_t id) {
     std::lock_guard lock(mutex_);
-    return conns_.at(id).get();
+    return &conns_.at(id);  // unordered_map keeps its elements in place
   }
 
   void close_now() {
@@ -193,6 +214,8 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
   }
 
   const std::string& source() const noexcept { return backend_->source(); }
+  // Set at construction and never changed, so no lock.
+  const PoolParams& params() const noexcept { return core_.params(); }
   asio::any_io_executor executor() const { return executor_; }
 
  private:
@@ -218,7 +241,7 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
           auto it = conns_.find(a.conn);
           if (it != conns_.end()) {
             ++tasks_;
-            fx.to_close.push_back(std::move(it->second));
+            fx.to_close.push_back(std::move(it->second.conn));
             conns_.erase(it);
           }
           break;
@@ -278,7 +301,7 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
       auto conn = co_await self->backend_->connect(Clock::now() + params.connect_timeout);
       self->event([&](PoolCore::Actions& actions) {
         --self->tasks_;
-        self->conns_.emplace(id, std::move(conn));
+        self->conns_.emplace(id, PoolEntry{std::move(conn)});
         self->core_.connect_succeeded(id, Clock::now(), actions);
       });
     } catch (const std::exception& e) {
@@ -292,7 +315,7 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
   }
 
   static asio::awaitable<void> validate_task(std::shared_ptr<PoolShared> self, std::uint64_t id) {
-    Connection* conn = self->connection(id);
+    Connection* conn = self->entry(id)->conn.get();
     bool ok = false;
     try {
       co_await conn->validate(Clock::now() + self->core_.params().validate_timeout);
@@ -337,7 +360,7 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
 
   std::mutex mutex_;
   PoolCore core_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> conns_;
+  std::unordered_map<std::uint64_t, PoolEntry> conns_;
   std::unordered_map<std::uint64_t, Waiter> waiters_;
   std::uint64_t next_waiter_ = 1;
   std::size_t tasks_ = 0;  // connect, validate and close operations in flight
@@ -346,13 +369,39 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
   std::atomic<bool> stopped_{false};
 };
 
-void PooledConnection::release() noexcept {
-  if (conn_ == nullptr) return;
-  const bool reusable = conn_->reusable();
-  conn_ = nullptr;
+void PooledConnection::give_back(bool discard) noexcept {
+  if (entry_ == nullptr) return;
+  const bool reusable = !discard && entry_->conn->reusable();
+  entry_ = nullptr;
   pool_->release(id_, reusable);
   pool_.reset();
 }
+
+namespace {
+
+asio::awaitable<PooledConnection> acquire_from(std::shared_ptr<PoolShared> shared,
+                                               Deadline deadline,
+                                               std::optional<PoolCore::AffinityKey> prefer) {
+  std::error_code ec;
+  auto [granted, waiter] = shared->enqueue(deadline, prefer, ec);
+  std::uint64_t id = 0;
+  if (granted || ec) {
+    id = granted.value_or(0);
+  } else {
+    auto initiate = [shared, waiter](auto handler) {
+      asio::any_io_executor home = asio::get_associated_executor(handler, shared->executor());
+      shared->attach(waiter, Handler(std::move(handler)), std::move(home));
+    };
+    auto token = asio::as_tuple(asio::use_awaitable);
+    std::tie(ec, id) =
+        co_await asio::async_initiate<decltype(token), void(std::error_code, std::uint64_t)>(
+            std::move(initiate), token);
+  }
+  if (ec) throw shared->acquire_error(ec);
+  co_return PooledConnection(shared, id, shared->entry(id));
+}
+
+}  // namespace
 
 ConnectionPool::ConnectionPool(asio::any_io_executor executor, std::shared_ptr<Backend> backend,
                                PoolParams params)
@@ -368,24 +417,12 @@ void ConnectionPool::start() {
 }
 
 asio::awaitable<PooledConnection> ConnectionPool::acquire(Deadline deadline) {
-  std::shared_ptr<PoolShared> shared = shared_;
-  std::error_code ec;
-  auto [granted, waiter] = shared->enqueue(deadline, ec);
-  std::uint64_t id = 0;
-  if (granted || ec) {
-    id = granted.value_or(0);
-  } else {
-    auto initiate = [shared, waiter](auto handler) {
-      asio::any_io_executor home = asio::get_associated_executor(handler, shared->executor());
-      shared->attach(waiter, Handler(std::move(handler)), std::move(home));
-    };
-    auto token = asio::as_tuple(asio::use_awaitable);
-    std::tie(ec, id) =
-        co_await asio::async_initiate<decltype(token), void(std::error_code, std::uint64_t)>(
-            std::move(initiate), token);
-  }
-  if (ec) throw shared->acquire_error(ec);
-  co_return PooledConnection(shared, id, shared->connection(id));
+  return acquire_from(shared_, deadline, std::nullopt);
+}
+
+asio::awaitable<PooledConnection> ConnectionPool::acquire(Deadline deadline,
+                                                          const DbContext& prefer) {
+  return acquire_from(shared_, deadline, affinity_key(prefer));
 }
 
 asio::awaitable<bool> ConnectionPool::close(Deadline deadline) {
@@ -402,6 +439,9 @@ asio::awaitable<bool> ConnectionPool::close(Deadline deadline) {
 
 PoolStats ConnectionPool::stats() const {
   return shared_->stats();
+}
+const PoolParams& ConnectionPool::params() const noexcept {
+  return shared_->params();
 }
 const std::string& ConnectionPool::source() const noexcept {
   return shared_->source();

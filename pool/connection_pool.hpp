@@ -4,6 +4,7 @@
 #include <string>
 
 #include "pool/backend.hpp"
+#include "pool/db_context.hpp"
 #include "pool/db_error.hpp"
 #include "pool/pool_params.hpp"
 #include "pool/pool_stats.hpp"
@@ -31,8 +32,15 @@ class ConnectionPool {
 
   // Borrows a connection, waiting (first come, first served) until `deadline`. Throws
   // DbError: acquire_timeout (naming the last connect error, if any), pool_closed, or
-  // cancelled when the awaiting operation is cancelled.
+  // cancelled when the awaiting operation is cancelled. The connection may be in whatever
+  // database context a Multiplexer left it in (PooledConnection::context()); borrowers whose
+  // statements depend on it go through the Multiplexer.
   asio::awaitable<PooledConnection> acquire(Deadline deadline);
+  // The same, but of the idle connections it prefers one whose recorded context
+  // (PooledConnection::context()) is `prefer`, else the least recently used one, whose
+  // context is the least likely to be wanted again soon. It never waits longer for a match.
+  // `prefer` is copied before this returns.
+  asio::awaitable<PooledConnection> acquire(Deadline deadline, const DbContext& prefer);
 
   // Graceful close: fails waiters, closes idle connections, and waits until every borrowed
   // connection has come back and been closed, or until `deadline`. Returns true if the pool
@@ -40,6 +48,7 @@ class ConnectionPool {
   asio::awaitable<bool> close(Deadline deadline);
 
   PoolStats stats() const;
+  const PoolParams& params() const noexcept;
   const std::string& source() const noexcept;
   // The reason the most recent connect attempt failed, or empty.
   std::string last_connect_error() const;

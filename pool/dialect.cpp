@@ -5,6 +5,14 @@
 namespace sluice::pool {
 namespace {
 
+// A name for a switch statement, quoted. A NUL would end the statement early in the driver.
+std::string quoted(const Dialect& d, std::string_view field, std::string_view name) {
+  if (name.find('\0') != std::string_view::npos) {
+    throw ContextError("the " + std::string(field) + " name contains a NUL character");
+  }
+  return d.quote_identifier(name);
+}
+
 class PostgresDialect : public Dialect {
  public:
   Kind kind() const noexcept override { return Kind::postgresql; }
@@ -67,6 +75,36 @@ class PostgresDialect : public Dialect {
     return q;
   }
   std::string explain(std::string_view sql) const override { return "EXPLAIN " + std::string(sql); }
+
+  std::vector<std::string> switch_context(const DbContext& from,
+                                          const DbContext& to) const override {
+    return statements(to, from.role != to.role, from.schema != to.schema);
+  }
+  std::vector<std::string> reset_context(const DbContext& to) const override {
+    return statements(to, true, true);
+  }
+
+ private:
+  std::vector<std::string> statements(const DbContext& to, bool role, bool schema) const {
+    if (!to.database.empty()) {
+      throw ContextError("PostgreSQL cannot move a connection to another database ('" +
+                         to.database +
+                         "'): leave the database empty to use the source's own, or configure a "
+                         "separate source for that database");
+    }
+    if (!to.warehouse.empty()) {
+      throw ContextError("PostgreSQL has no warehouses: leave the warehouse empty");
+    }
+    std::vector<std::string> out;
+    if (role) {
+      out.push_back(to.role.empty() ? "RESET ROLE" : "SET ROLE " + quoted(*this, "role", to.role));
+    }
+    if (schema) {
+      out.push_back(to.schema.empty() ? "RESET search_path"
+                                      : "SET search_path TO " + quoted(*this, "schema", to.schema));
+    }
+    return out;
+  }
 };
 
 class SqliteDialect : public Dialect {
@@ -113,6 +151,22 @@ class SqliteDialect : public Dialect {
   }
   std::string explain(std::string_view sql) const override {
     return "EXPLAIN QUERY PLAN " + std::string(sql);
+  }
+
+  std::vector<std::string> switch_context(const DbContext&, const DbContext& to) const override {
+    return reset_context(to);
+  }
+  std::vector<std::string> reset_context(const DbContext& to) const override {
+    if (!to.database.empty() || !to.schema.empty()) {
+      throw ContextError(
+          "SQLite cannot switch a connection to another database or schema: leave them empty "
+          "and name the attached database in the query instead (e.g. main.my_table)");
+    }
+    if (!to.warehouse.empty()) {
+      throw ContextError("SQLite has no warehouses: leave the warehouse empty");
+    }
+    if (!to.role.empty()) throw ContextError("SQLite has no roles: leave the role empty");
+    return {};
   }
 };
 
@@ -165,7 +219,53 @@ class InformationSchemaDialect : public Dialect {
   }
   std::string explain(std::string_view sql) const override { return "EXPLAIN " + std::string(sql); }
 
+  std::vector<std::string> switch_context(const DbContext& from,
+                                          const DbContext& to) const override {
+    return kind_ == Kind::e6data ? e6data_switch(to) : snowflake_switch(&from, to);
+  }
+  std::vector<std::string> reset_context(const DbContext& to) const override {
+    return kind_ == Kind::e6data ? e6data_switch(to) : snowflake_switch(nullptr, to);
+  }
+
  private:
+  // `from` is null when the session's context is unknown: every field counts as changed.
+  std::vector<std::string> snowflake_switch(const DbContext* from, const DbContext& to) const {
+    using Field = std::string DbContext::*;
+    auto changed = [&](Field f) { return from == nullptr || from->*f != to.*f; };
+    std::vector<std::string> out;
+    auto use = [&](std::string_view object, std::string_view field, Field f) {
+      if (!changed(f)) return;
+      if ((to.*f).empty()) {
+        throw ContextError("Snowflake cannot return a session's " + std::string(field) +
+                           " to the login default");
+      }
+      out.push_back("USE " + std::string(object) + " " + quoted(*this, field, to.*f));
+    };
+    use("ROLE", "role", &DbContext::role);
+    use("WAREHOUSE", "warehouse", &DbContext::warehouse);
+    const bool database_changed = changed(&DbContext::database);
+    use("DATABASE", "database", &DbContext::database);
+    if (!to.schema.empty()) {
+      if (database_changed || changed(&DbContext::schema)) {
+        const std::string db =
+            to.database.empty() ? std::string() : quoted(*this, "database", to.database) + ".";
+        out.push_back("USE SCHEMA " + db + quoted(*this, "schema", to.schema));
+      }
+    } else if (changed(&DbContext::schema) && !database_changed) {
+      // Only USE DATABASE, which picks that database's schema, can undo a USE SCHEMA.
+      throw ContextError("Snowflake cannot return a session's schema to the login default");
+    }
+    return out;
+  }
+
+  static std::vector<std::string> e6data_switch(const DbContext& to) {
+    if (!to.warehouse.empty()) {
+      throw ContextError("e6data has no warehouses to switch: leave the warehouse empty");
+    }
+    if (!to.role.empty()) throw ContextError("e6data has no roles to switch: leave the role empty");
+    return {};
+  }
+
   std::string prefix(std::string_view database) const {
     return database.empty() ? std::string() : quote_identifier(database) + ".";
   }

@@ -15,7 +15,8 @@ void PoolCore::start(TimePoint now, Actions& out) {
   ensure_capacity(now, out);
 }
 
-void PoolCore::acquire(WaiterId w, TimePoint deadline, TimePoint now, Actions& out) {
+void PoolCore::acquire(WaiterId w, TimePoint deadline, std::optional<AffinityKey> prefer,
+                       TimePoint now, Actions& out) {
   if (closing_) {
     out.push_back({Kind::fail, 0, w, errc::pool_closed});
     return;
@@ -25,7 +26,7 @@ void PoolCore::acquire(WaiterId w, TimePoint deadline, TimePoint now, Actions& o
     out.push_back({Kind::fail, 0, w, errc::acquire_timeout});
     return;
   }
-  waiters_.push_back({w, deadline, std::nullopt, deadlines_.emplace(deadline, w)});
+  waiters_.push_back({w, deadline, std::nullopt, deadlines_.emplace(deadline, w), prefer});
   waiter_index_[w] = std::prev(waiters_.end());
   serve(now, out);
 }
@@ -37,6 +38,12 @@ bool PoolCore::cancel_waiter(WaiterId w, TimePoint now, Actions& out) {
   // A connection being validated for it stays busy until validation_done.
   ensure_capacity(now, out);
   return true;
+}
+
+void PoolCore::release(ConnId c, bool reusable, AffinityKey affinity, TimePoint now, Actions& out) {
+  auto it = slots_.find(c);
+  if (it != slots_.end() && it->second.state == State::busy) it->second.affinity = affinity;
+  release(c, reusable, now, out);
 }
 
 void PoolCore::release(ConnId c, bool reusable, TimePoint now, Actions& out) {
@@ -198,8 +205,7 @@ void PoolCore::serve(TimePoint now, Actions& out) {
   while (!idle_.empty()) {
     auto w = first_unassigned();
     if (w == waiters_.end()) break;
-    const ConnId c = idle_.back();
-    idle_.pop_back();
+    const ConnId c = take_idle(w->prefer);
     Slot& s = slots_.at(c);
     if (too_old(s, now)) {
       close_slot(c, out);
@@ -261,6 +267,18 @@ void PoolCore::close_slot(ConnId c, Actions& out) {
 void PoolCore::remove_idle(ConnId c) {
   auto it = std::find(idle_.begin(), idle_.end(), c);
   if (it != idle_.end()) idle_.erase(it);
+}
+
+PoolCore::ConnId PoolCore::take_idle(std::optional<AffinityKey> prefer) {
+  auto pick = std::prev(idle_.end());
+  if (prefer) {
+    auto match = std::find_if(idle_.rbegin(), idle_.rend(),
+                              [&](ConnId c) { return slots_.at(c).affinity == *prefer; });
+    pick = match != idle_.rend() ? std::prev(match.base()) : idle_.begin();
+  }
+  const ConnId c = *pick;
+  idle_.erase(pick);
+  return c;
 }
 
 bool PoolCore::too_old(const Slot& s, TimePoint now) const {

@@ -26,6 +26,13 @@ class PoolCore {
   using TimePoint = Clock::time_point;
   using ConnId = std::uint64_t;
   using WaiterId = std::uint64_t;
+  // What the driver knows about the session state of a connection (ConnectionPool: a hash of
+  // its database context). The core only compares keys: a waiter may prefer an idle
+  // connection whose key matches, which saves the driver the statements that would put
+  // another connection into that state.
+  using AffinityKey = std::uint64_t;
+  // The key of a connection that was just opened.
+  static constexpr AffinityKey fresh_affinity = 0;
 
   struct Action {
     enum class Kind : std::uint8_t {
@@ -47,12 +54,23 @@ class PoolCore {
 
   // Opens min_size connections.
   void start(TimePoint now, Actions& out);
-  // A caller asks for a connection by `deadline`. Waiters are served first come, first served.
-  void acquire(WaiterId w, TimePoint deadline, TimePoint now, Actions& out);
+  // A caller asks for a connection by `deadline`. Waiters are served first come, first served,
+  // each with the most recently used idle connection (the least recently used ones idle out).
+  void acquire(WaiterId w, TimePoint deadline, TimePoint now, Actions& out) {
+    acquire(w, deadline, std::nullopt, now, out);
+  }
+  // The same, but a waiter with a `prefer` key gets the most recently used idle connection
+  // with that key, else the least recently used idle one: the connection whose state is the
+  // least likely to be wanted again soon. It never waits for a matching connection.
+  void acquire(WaiterId w, TimePoint deadline, std::optional<AffinityKey> prefer, TimePoint now,
+               Actions& out);
   // The caller gave up (cancelled). Returns false if `w` was not waiting.
   bool cancel_waiter(WaiterId w, TimePoint now, Actions& out);
-  // A borrowed connection comes back; `reusable` is false when its state is unknown.
+  // A borrowed connection comes back; `reusable` is false when its state is unknown. It keeps
+  // its affinity key.
   void release(ConnId c, bool reusable, TimePoint now, Actions& out);
+  // The same, recording the connection's new affinity key.
+  void release(ConnId c, bool reusable, AffinityKey affinity, TimePoint now, Actions& out);
   void connect_succeeded(ConnId c, TimePoint now, Actions& out);
   void connect_failed(ConnId c, TimePoint now, Actions& out);
   void validation_done(ConnId c, bool ok, TimePoint now, Actions& out);
@@ -77,18 +95,21 @@ class PoolCore {
     TimePoint created{};
     TimePoint idle_since{};
     TimePoint retry_at{};
+    AffinityKey affinity = fresh_affinity;
   };
   struct Waiter {
     WaiterId id;
     TimePoint deadline;
     std::optional<ConnId> validating;  // an idle connection being checked for this waiter
     std::multimap<TimePoint, WaiterId>::iterator deadline_entry;
+    std::optional<AffinityKey> prefer;
   };
 
   void serve(TimePoint now, Actions& out);
   void ensure_capacity(TimePoint now, Actions& out);
   void close_slot(ConnId c, Actions& out);
   void remove_idle(ConnId c);
+  ConnId take_idle(std::optional<AffinityKey> prefer);
   bool too_old(const Slot& s, TimePoint now) const;
   std::list<Waiter>::iterator first_unassigned();
   std::list<Waiter>::iterator erase_waiter(std::list<Waiter>::iterator w);

@@ -352,6 +352,79 @@ TEST_F(PoolCoreTest, CloseFailsWaitersAndClosesEverythingAsItReturns) {
   EXPECT_EQ(d, (Actions{{Kind::fail, 0, 4, errc::pool_closed}}));
 }
 
+// Three idle connections, borrowed together and returned one by one with affinity keys 10,
+// 20 and 30: order[2] is the most recently used, order[0] the least.
+class PoolCoreAffinityTest : public PoolCoreTest {
+ protected:
+  void SetUp() override {
+    ids = open(core, 3);
+    for (PoolCore::WaiterId w = 100; w < 103; ++w) {
+      Actions a;
+      core.acquire(w, clock.now + 1s, clock.now, a);
+      order.push_back(of_kind(a, Kind::grant).at(0).conn);
+    }
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      Actions a;
+      clock.advance(1ms);
+      core.release(order[i], true, keys[i], clock.now, a);
+    }
+  }
+  PoolCore::ConnId grant(std::optional<PoolCore::AffinityKey> prefer, PoolCore::WaiterId w) {
+    Actions a;
+    core.acquire(w, clock.now + 1s, prefer, clock.now, a);
+    return of_kind(a, Kind::grant).at(0).conn;
+  }
+  PoolCore core{small_pool(3, 3), 1};
+  std::vector<PoolCore::ConnId> ids;
+  std::vector<PoolCore::ConnId> order;  // order[i] was released with keys[i]
+  const std::vector<PoolCore::AffinityKey> keys{10, 20, 30};
+};
+
+TEST_F(PoolCoreAffinityTest, IdleConnectionWithThePreferredKeyIsGrantedFirst) {
+  EXPECT_EQ(grant(20, 1), order[1]);
+  EXPECT_EQ(grant(10, 2), order[0]);
+  EXPECT_EQ(grant(30, 3), order[2]);
+  expect_accounting(core);
+}
+
+TEST_F(PoolCoreAffinityTest, WithoutAMatchTheLeastRecentlyUsedIdleConnectionIsGranted) {
+  EXPECT_EQ(grant(99, 1), order[0]);
+  EXPECT_EQ(grant(98, 2), order[1]);
+}
+
+TEST_F(PoolCoreAffinityTest, WithoutAPreferenceTheMostRecentlyUsedIsGrantedAsBefore) {
+  EXPECT_EQ(grant(std::nullopt, 1), order[2]);
+}
+
+TEST_F(PoolCoreAffinityTest, ReleaseWithoutAKeyKeepsTheConnectionsKey) {
+  const auto c = grant(20, 1);
+  Actions a;
+  core.release(c, true, clock.now, a);
+  EXPECT_EQ(grant(20, 2), c);
+}
+
+TEST_F(PoolCoreAffinityTest, AMatchingConnectionIdleLongIsValidatedForThatWaiter) {
+  clock.advance(11s);  // past validate_after_idle
+  Actions a;
+  core.acquire(1, clock.now + 1s, PoolCore::AffinityKey{20}, clock.now, a);
+  EXPECT_EQ(a, (Actions{{Kind::validate, order[1], 1, {}}}));
+  Actions b;
+  core.validation_done(order[1], true, clock.now, b);
+  EXPECT_EQ(b, (Actions{{Kind::grant, order[1], 1, {}}}));
+}
+
+TEST_F(PoolCoreTest, NewConnectionsHaveTheFreshKey) {
+  PoolCore core(small_pool(2, 2), 1);
+  auto ids = open(core, 2);
+  Actions a;
+  core.acquire(1, clock.now + 1s, PoolCore::AffinityKey{7}, clock.now, a);
+  const auto first = of_kind(a, Kind::grant).at(0).conn;
+  core.release(first, true, 7, clock.now, a);
+  Actions b;
+  core.acquire(2, clock.now + 1s, PoolCore::fresh_affinity, clock.now, b);
+  EXPECT_NE(of_kind(b, Kind::grant).at(0).conn, first);
+}
+
 // Long random sequences of acquire, release (healthy or broken), connect success and
 // failure, validation, cancellation and time passing: the accounting invariant holds after
 // every event, no connection is handed to two borrowers, and every waiter is answered
@@ -405,11 +478,20 @@ TEST_F(PoolCoreTest, AccountingInvariantHoldsUnderRandomEvents) {
       if (dice < 30) {
         const auto w = next_waiter++;
         waiting.insert(w);
-        core.acquire(w, clock.now + std::chrono::milliseconds(rng() % 400), clock.now, out);
+        const auto deadline = clock.now + std::chrono::milliseconds(rng() % 400);
+        if (rng() % 2 == 0) {
+          core.acquire(w, deadline, clock.now, out);
+        } else {
+          core.acquire(w, deadline, PoolCore::AffinityKey{rng() % 3}, clock.now, out);
+        }
       } else if (dice < 55 && !borrowed.empty()) {
         const auto c = pick(borrowed);
         borrowed.erase(c);
-        core.release(c, rng() % 10 != 0, clock.now, out);
+        if (rng() % 2 == 0) {
+          core.release(c, rng() % 10 != 0, clock.now, out);
+        } else {
+          core.release(c, rng() % 10 != 0, rng() % 3, clock.now, out);
+        }
       } else if (dice < 70 && !connecting.empty()) {
         const auto c = pick(connecting);
         connecting.erase(c);

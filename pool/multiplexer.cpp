@@ -1,0 +1,493 @@
+#include "pool/multiplexer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sluice::pool {
+
+using Kind = MultiplexerCore::Action::Kind;
+using RequestId = MultiplexerCore::RequestId;
+
+namespace {
+
+using Handler = asio::any_completion_handler<void(std::error_code)>;
+
+MultiplexerParams capped_by(MultiplexerParams params, const ConnectionPool& pool) {
+  params.global_cap = pool.params().max_size;
+  return params;
+}
+
+}  // namespace
+
+// The multiplexer's state, shared by the Multiplexer, its timer, every acquire() in progress
+// and every checked-out connection. One mutex guards the core and the waiters; the timer lives
+// on `strand_`; the counters are atomics because checkouts update them without the lock.
+class MuxShared : public std::enable_shared_from_this<MuxShared> {
+ public:
+  MuxShared(asio::any_io_executor ex, ConnectionPool& pool, const Dialect& dialect,
+            MultiplexerParams params)
+      : executor_(ex),
+        strand_(asio::make_strand(ex)),
+        timer_(strand_),
+        pool_(pool),
+        dialect_(dialect),
+        core_(capped_by(params, pool)) {}
+
+  struct Counters {
+    std::atomic<std::uint64_t> hits{0};
+    std::atomic<std::uint64_t> misses{0};
+    std::atomic<std::uint64_t> statements{0};
+    std::atomic<std::uint64_t> resets{0};
+    std::atomic<std::uint64_t> failures{0};
+    std::atomic<std::uint64_t> discarded{0};
+  };
+
+  void start() { asio::co_spawn(strand_, timer_loop(shared_from_this()), asio::detached); }
+
+  // Queues request `id`. Returns its outcome when decided at once (an empty error code means
+  // admitted), else nullopt: attach() a handler next.
+  std::optional<std::error_code> enqueue(RequestId& id, const std::string& client,
+                                         MultiplexerCore::Cost cost, Deadline deadline) {
+    Effects fx;
+    std::optional<std::error_code> decided;
+    {
+      std::lock_guard lock(mutex_);
+      id = next_request_++;
+      if (closed_) return make_error_code(errc::pool_closed);
+      waiters_.emplace(id, Waiter{});
+      MultiplexerCore::Actions actions;
+      core_.enqueue(client, id, cost, deadline, Clock::now(), actions);
+      apply(actions, fx);
+      auto it = waiters_.find(id);
+      if (it->second.result) {
+        decided = *it->second.result;
+        waiters_.erase(it);
+      }
+    }
+    run(fx);
+    return decided;
+  }
+
+  void attach(RequestId id, Handler handler, asio::any_io_executor home) {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    std::optional<Pending> ready;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = waiters_.find(id);
+      if (it->second.result) {
+        ready.emplace(std::move(handler), std::move(home), *it->second.result);
+        waiters_.erase(it);
+      } else {
+        if (slot.is_connected()) {
+          std::weak_ptr<MuxShared> weak = shared_from_this();
+          slot.assign([weak, id](asio::cancellation_type) {
+            if (auto self = weak.lock()) self->cancel(id);
+          });
+        }
+        it->second.handler.swap(handler);  // its move assignment recurses in Boost 1.81
+        it->second.home = std::move(home);
+      }
+    }
+    if (ready) complete(std::move(*ready));
+  }
+
+  void cancel(RequestId id) {
+    event([&](MultiplexerCore::Actions& actions, Effects& fx) {
+      if (core_.cancel(id, Clock::now(), actions)) finish(id, make_error_code(errc::cancelled), fx);
+    });
+  }
+
+  void done(RequestId id) {
+    event([&](MultiplexerCore::Actions& actions, Effects&) {
+      if (!core_.done(id, Clock::now(), actions)) {
+        spdlog::error("multiplexer '{}': done() for request {}, which is not in flight",
+                      pool_.source(), id);
+      }
+    });
+  }
+
+  void close() {
+    event([&](MultiplexerCore::Actions& actions, Effects& fx) {
+      closed_ = true;
+      std::vector<RequestId> queued;
+      queued.reserve(waiters_.size());
+      for (const auto& [id, w] : waiters_) queued.push_back(id);
+      for (const RequestId id : queued) {
+        if (core_.cancel(id, Clock::now(), actions)) {
+          finish(id, make_error_code(errc::pool_closed), fx);
+        }
+      }
+    });
+  }
+
+  void stop_timer() {
+    stopped_ = true;
+    asio::post(strand_, [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+
+  MultiplexerSnapshot snapshot() const {
+    MultiplexerSnapshot s;
+    {
+      std::lock_guard lock(mutex_);
+      s.queue = core_.snapshot(Clock::now());
+    }
+    s.context.affinity_hits = counters_.hits;
+    s.context.affinity_misses = counters_.misses;
+    s.context.switch_statements = counters_.statements;
+    s.context.resets = counters_.resets;
+    s.context.switch_failures = counters_.failures;
+    s.context.discarded = counters_.discarded;
+    return s;
+  }
+
+  DbError queue_error(std::error_code ec) const {
+    const auto kind = static_cast<errc>(ec.value());
+    std::string msg = make_error_code(kind).message();
+    if (kind == errc::acquire_timeout) {
+      std::lock_guard lock(mutex_);
+      msg =
+          "the deadline passed while the request was queued behind other requests; it never "
+          "reached the database (" +
+          std::to_string(core_.in_flight()) + " of " + std::to_string(core_.params().global_cap) +
+          " connections in use, " + std::to_string(core_.queued()) + " requests queued)";
+    } else if (kind == errc::pool_closed) {
+      msg = "the source is closing and takes no more requests";
+    }
+    return DbError(kind, pool_.source(), {"", 0, std::move(msg)});
+  }
+
+  // Set at construction and never changed, so no lock.
+  const MultiplexerParams& params() const noexcept { return core_.params(); }
+  ConnectionPool& pool() const noexcept { return pool_; }
+  const Dialect& dialect() const noexcept { return dialect_; }
+  asio::any_io_executor executor() const { return executor_; }
+  Counters& counters() noexcept { return counters_; }
+
+ private:
+  struct Waiter {
+    Handler handler;
+    asio::any_io_executor home;  // where the waiter resumes
+    std::optional<std::error_code> result;
+  };
+  // Move-only on purpose, like the pool's: any_completion_handler (Boost 1.81) must never be
+  // copied or move-assigned.
+  struct Pending {
+    Pending(Handler h, asio::any_io_executor e, std::error_code c)
+        : handler(std::move(h)), home(std::move(e)), ec(c) {}
+    Pending(Pending&&) noexcept = default;
+    Pending& operator=(Pending&&) = delete;
+    Pending(const Pending&) = delete;
+    Pending& operator=(const Pending&) = delete;
+    Handler handler;
+    asio::any_io_executor home;
+    std::error_code ec;
+  };
+  // Side effects gathered under the lock and carried out after it is released.
+  struct Effects {
+    std::vector<Pending> completions;
+    std::vector<RequestId> refused;  // admitted after close(): reported done at once
+    bool rearm = false;
+  };
+
+  template <class F>
+  void event(F&& f) {
+    Effects fx;
+    {
+      std::lock_guard lock(mutex_);
+      MultiplexerCore::Actions actions;
+      f(actions, fx);
+      apply(actions, fx);
+      // done() for a refused request may admit another, which is refused in turn.
+      while (!fx.refused.empty()) {
+        const RequestId id = fx.refused.back();
+        fx.refused.pop_back();
+        MultiplexerCore::Actions more;
+        core_.done(id, Clock::now(), more);
+        apply(more, fx);
+      }
+    }
+    run(fx);
+  }
+
+  void apply(const MultiplexerCore::Actions& actions, Effects& fx) {
+    for (const auto& a : actions) {
+      std::error_code ec;
+      if (a.kind == Kind::expire) {
+        ec = make_error_code(errc::acquire_timeout);
+      } else if (closed_) {
+        ec = make_error_code(errc::pool_closed);
+        fx.refused.push_back(a.request);
+      }
+      finish(a.request, ec, fx);
+    }
+    const auto wake = core_.next_wake();
+    if (wake && (!armed_ || *wake < *armed_)) {
+      armed_ = wake;
+      fx.rearm = true;
+    }
+  }
+
+  // Answers waiter `id` with `ec`, now if it has suspended, else when it attaches.
+  void finish(RequestId id, std::error_code ec, Effects& fx) {
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) return;
+    if (!it->second.handler) {
+      it->second.result = ec;  // acquire() has not suspended yet
+    } else {
+      fx.completions.emplace_back(std::move(it->second.handler), std::move(it->second.home), ec);
+      waiters_.erase(it);
+    }
+  }
+
+  void run(Effects& fx) {
+    for (auto& p : fx.completions) complete(std::move(p));
+    if (fx.rearm) asio::post(strand_, [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+
+  // The cancellation slot is cleared on the waiter's own executor, where the awaiting
+  // operation may emit into it; a cancel() arriving meanwhile finds the request gone and does
+  // nothing.
+  static void complete(Pending p) {
+    asio::post(p.home, [h = std::move(p.handler), ec = p.ec]() mutable {
+      asio::get_associated_cancellation_slot(h).clear();
+      std::move(h)(ec);
+    });
+  }
+
+  static asio::awaitable<void> timer_loop(std::shared_ptr<MuxShared> self) {
+    while (!self->stopped_) {
+      std::optional<Deadline> wake;
+      {
+        std::lock_guard lock(self->mutex_);
+        wake = self->core_.next_wake();
+        self->armed_ = wake;
+      }
+      self->timer_.expires_at(wake.value_or(Deadline::max()));
+      co_await self->timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (self->stopped_) break;
+      self->event([&](MultiplexerCore::Actions& actions, Effects&) {
+        self->core_.tick(Clock::now(), actions);
+      });
+    }
+  }
+
+  asio::any_io_executor executor_;
+  asio::strand<asio::any_io_executor> strand_;
+  asio::steady_timer timer_;
+  ConnectionPool& pool_;
+  const Dialect& dialect_;
+
+  mutable std::mutex mutex_;
+  MultiplexerCore core_;
+  std::unordered_map<RequestId, Waiter> waiters_;  // queued, or decided before attaching
+  RequestId next_request_ = 1;
+  bool closed_ = false;
+  std::optional<Deadline> armed_;
+  std::atomic<bool> stopped_{false};
+  Counters counters_;
+};
+
+// An admitted request and, once it has one, its connection. It is the Connection the borrower
+// sees: statements pass through it so that a failed one marks the context unknown. On
+// destruction it gives the connection back first, then the request's place under the caps,
+// so that the request admitted next finds the connection idle.
+class MuxLease final : public Connection {
+ public:
+  MuxLease(std::shared_ptr<MuxShared> mux, RequestId request, DbContext ctx)
+      : mux_(std::move(mux)), request_(request), context_(std::move(ctx)) {}
+  MuxLease(const MuxLease&) = delete;
+  MuxLease& operator=(const MuxLease&) = delete;
+  ~MuxLease() override {
+    if (conn_) {
+      if (!context_known_) conn_.set_context(std::nullopt);
+      conn_.release();
+    }
+    mux_->done(request_);
+  }
+
+  asio::awaitable<ExecResult> execute(Statement stmt, RowSink& sink, Deadline deadline) override {
+    // Unknown until it succeeds: a failure, a cancellation or a frame destroyed midway all
+    // leave it so.
+    const bool known = context_known_;
+    context_known_ = false;
+    ExecResult result = co_await conn_->execute(stmt, sink, deadline);
+    context_known_ = known;
+    co_return result;
+  }
+  asio::awaitable<void> validate(Deadline deadline) override { return conn_->validate(deadline); }
+  asio::awaitable<void> close() noexcept override { return conn_->close(); }
+  void use_context(const DbContext& ctx) override { conn_->use_context(ctx); }
+  bool reusable() const noexcept override { return conn_ && conn_->reusable(); }
+
+  const DbContext& context() const noexcept { return context_; }
+  std::uint64_t connection_id() const noexcept { return conn_.id(); }
+  void mark_context_unknown() noexcept { context_known_ = false; }
+  void hold(PooledConnection conn) noexcept { conn_ = std::move(conn); }
+
+ private:
+  std::shared_ptr<MuxShared> mux_;
+  RequestId request_;
+  DbContext context_;
+  PooledConnection conn_;
+  bool context_known_ = true;
+};
+
+namespace {
+
+// Takes `conn` into `to`, recording its context as unknown until every statement succeeded.
+asio::awaitable<void> run_switch(MuxShared& mux, PooledConnection& conn,
+                                 const std::vector<std::string>& statements, const DbContext& to,
+                                 Deadline deadline) {
+  conn.set_context(std::nullopt);
+  for (const std::string& sql : statements) {
+    ++mux.counters().statements;
+    DiscardRows sink;
+    const Statement stmt{sql, {}};
+    try {
+      co_await conn->execute(stmt, sink, deadline);
+    } catch (...) {
+      ++mux.counters().failures;
+      throw;
+    }
+  }
+  conn.set_context(to);
+}
+
+asio::awaitable<MultiplexedConnection> checkout(std::shared_ptr<MuxShared> mux, std::string client,
+                                                DbContext ctx, Deadline deadline,
+                                                MultiplexerCore::Cost cost) {
+  const std::string& source = mux->pool().source();
+  if (cost == 0) {
+    throw DbError(errc::invalid_argument, source, {"", 0, "request cost must be at least 1"});
+  }
+  try {
+    const DbContext from_default;
+    (void)mux->dialect().switch_context(from_default, ctx);
+  } catch (const ContextError& e) {
+    throw DbError(errc::invalid_argument, source, {"", 0, e.what()});
+  }
+
+  RequestId request = 0;
+  std::optional<std::error_code> decided = mux->enqueue(request, client, cost, deadline);
+  std::error_code ec;
+  if (decided) {
+    ec = *decided;
+  } else {
+    auto initiate = [mux, request](auto handler) {
+      asio::any_io_executor home = asio::get_associated_executor(handler, mux->executor());
+      mux->attach(request, Handler(std::move(handler)), std::move(home));
+    };
+    auto token = asio::as_tuple(asio::use_awaitable);
+    std::tie(ec) = co_await asio::async_initiate<decltype(token), void(std::error_code)>(
+        std::move(initiate), token);
+  }
+  if (ec) throw mux->queue_error(ec);
+
+  // From here on the lease reports the request done, however this ends.
+  auto lease = std::make_unique<MuxLease>(mux, request, std::move(ctx));
+  const DbContext& to = lease->context();
+  const Dialect& dialect = mux->dialect();
+  bool switched = false;
+  for (;;) {
+    PooledConnection conn;
+    if (mux->params().context_affinity) {
+      conn = co_await mux->pool().acquire(deadline, to);
+    } else {
+      conn = co_await mux->pool().acquire(deadline);
+    }
+    const std::optional<DbContext> from = conn.context();
+    if (from == to) {
+      lease->hold(std::move(conn));
+      break;
+    }
+    std::optional<std::vector<std::string>> statements;
+    try {
+      statements = from ? dialect.switch_context(*from, to) : dialect.reset_context(to);
+    } catch (const ContextError& e) {
+      spdlog::info(
+          "source '{}': connection {} cannot be switched to the context asked for ({}); "
+          "replacing it",
+          source, conn.id(), e.what());
+    }
+    if (!statements) {
+      // A new connection starts in its default context, from which `to` is reachable.
+      ++mux->counters().discarded;
+      conn.discard();
+      continue;
+    }
+    switched = true;
+    if (!from) ++mux->counters().resets;
+    co_await run_switch(*mux, conn, *statements, to, deadline);
+    lease->hold(std::move(conn));
+    break;
+  }
+  ++(switched ? mux->counters().misses : mux->counters().hits);
+  lease->use_context(to);
+  co_return MultiplexedConnection(std::move(lease));
+}
+
+}  // namespace
+
+Multiplexer::Multiplexer(asio::any_io_executor executor, ConnectionPool& pool,
+                         const Dialect& dialect, MultiplexerParams params)
+    : shared_(std::make_shared<MuxShared>(executor, pool, dialect, params)) {
+  shared_->start();
+}
+
+Multiplexer::~Multiplexer() {
+  shared_->close();
+  shared_->stop_timer();
+}
+
+asio::awaitable<MultiplexedConnection> Multiplexer::acquire(std::string_view client,
+                                                            const DbContext& ctx, Deadline deadline,
+                                                            MultiplexerCore::Cost cost) {
+  return checkout(shared_, std::string(client), ctx, deadline, cost);
+}
+
+void Multiplexer::close() {
+  shared_->close();
+}
+
+MultiplexerSnapshot Multiplexer::snapshot() const {
+  return shared_->snapshot();
+}
+
+const MultiplexerParams& Multiplexer::params() const noexcept {
+  return shared_->params();
+}
+
+MultiplexedConnection::MultiplexedConnection() noexcept = default;
+MultiplexedConnection::MultiplexedConnection(std::unique_ptr<MuxLease> lease) noexcept
+    : lease_(std::move(lease)) {}
+MultiplexedConnection::MultiplexedConnection(MultiplexedConnection&&) noexcept = default;
+MultiplexedConnection& MultiplexedConnection::operator=(MultiplexedConnection&&) noexcept = default;
+MultiplexedConnection::~MultiplexedConnection() = default;
+
+Connection& MultiplexedConnection::operator*() const noexcept {
+  return *lease_;
+}
+Connection* MultiplexedConnection::operator->() const noexcept {
+  return lease_.get();
+}
+const DbContext& MultiplexedConnection::context() const noexcept {
+  return lease_->context();
+}
+std::uint64_t MultiplexedConnection::connection_id() const noexcept {
+  return lease_->connection_id();
+}
+void MultiplexedConnection::mark_context_unknown() noexcept {
+  lease_->mark_context_unknown();
+}
+void MultiplexedConnection::release() noexcept {
+  lease_.reset();
+}
+
+}  // namespace sluice::pool
