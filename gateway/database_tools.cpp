@@ -12,9 +12,9 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::string_view, 7> kToolNames = {
-    "list_databases", "list_schemas", "list_tables", "describe_table",
-    "query",          "explain",      "execute"};
+constexpr std::array<std::string_view, 9> kToolNames = {
+    "list_databases", "list_schemas", "list_tables", "describe_table", "query",
+    "explain",        "execute",      "set_context", "get_context"};
 
 // An argument the model got wrong: reported as an isError result naming the field.
 class ArgumentError : public std::runtime_error {
@@ -110,9 +110,23 @@ constexpr std::string_view kOutputSchema =
     R"json("truncated":{"type":"boolean"},"rowsAffected":{"type":"integer"}},)json"
     R"json("required":["columns","rows","rowCount","truncated"]})json";
 
+// The database context arguments every tool takes (metadata tools read database and schema
+// as what to look in; the others run their statement there).
+constexpr std::string_view kContextProperties =
+    R"json("warehouse":{"type":"string","description":"Warehouse to run on (Snowflake); default: the session's context, else the login's"},)json"
+    R"json("role":{"type":"string","description":"Role to run as; default: the session's context, else the login's"},)json"
+    R"json("context":{"type":"string","description":"A context handle from set_context: its source, database, schema, warehouse and role become the defaults of this call"})json";
+
+constexpr std::string_view kContextOutputSchema =
+    R"json({"type":"object","properties":{"source":{"type":"string"},)json"
+    R"json("context":{"type":"object","properties":{"database":{"type":"string"},)json"
+    R"json("schema":{"type":"string"},"warehouse":{"type":"string"},"role":{"type":"string"}}},)json"
+    R"json("handle":{"type":"string"},"expiresInSeconds":{"type":"integer"},)json"
+    R"json("sessionDefault":{"type":"boolean"}},"required":["source","context","handle"]})json";
+
 std::string tool(std::string_view name, std::string_view title, std::string_view description,
                  std::string_view properties, std::string_view required, bool read_only,
-                 bool destructive) {
+                 bool destructive, std::string_view output_schema = kOutputSchema) {
   std::string out = "{\"name\":\"";
   out += name;
   out += "\",\"title\":\"";
@@ -121,10 +135,12 @@ std::string tool(std::string_view name, std::string_view title, std::string_view
   JsonWriter(out).string(description);
   out += ",\"inputSchema\":{\"type\":\"object\",\"properties\":{";
   out += properties;
+  out += ',';
+  out += kContextProperties;
   out += "},\"required\":[";
   out += required;
   out += "],\"additionalProperties\":false},\"outputSchema\":";
-  out += kOutputSchema;
+  out += output_schema;
   out += ",\"annotations\":{\"title\":\"";
   out += title;
   out += "\",\"readOnlyHint\":";
@@ -180,13 +196,18 @@ class BooleanColumns final : public pool::RowSink {
 
 }  // namespace
 
-DatabaseTools::DatabaseTools(std::vector<Source>& sources) : sources_(sources) {
+DatabaseTools::DatabaseTools(std::vector<Source>& sources, const session::ContextHandles* handles)
+    : sources_(sources), handles_(handles) {
   if (sources_.empty()) throw std::invalid_argument("DatabaseTools needs at least one source");
   const std::string src = source_property(sources_);
   const std::string db =
-      R"json("database":{"type":"string","description":"Database (catalog) to look in; default: the connection's"})json";
+      R"json("database":{"type":"string","description":"Database (catalog) to look in; default: the session's context, else the connection's"})json";
   const std::string schema =
-      R"json("schema":{"type":"string","description":"Schema to look in; default: all, or the search path"})json";
+      R"json("schema":{"type":"string","description":"Schema to look in; default: the session's context, else all, or the search path"})json";
+  const std::string run_db =
+      R"json("database":{"type":"string","description":"Database (catalog) to run in; default: the session's context, else the connection's"},)json";
+  const std::string run_schema =
+      R"json("schema":{"type":"string","description":"Schema that unqualified names resolve in; default: the session's context, else the connection's search path"},)json";
   const std::string sql_timeout =
       R"json("timeout_ms":{"type":"integer","minimum":1,"description":"Deadline for the statement in milliseconds; capped by the source's limit"})json";
   definitions_ = "[";
@@ -215,7 +236,8 @@ DatabaseTools::DatabaseTools(std::vector<Source>& sources) : sources_(sources) {
       "Runs one read-only SQL statement (SELECT, WITH, VALUES, SHOW, DESCRIBE, EXPLAIN) and "
       "returns its rows. Results are capped by max_rows and by size; 'truncated' says when "
       "more rows exist.",
-      src + R"json(,"sql":{"type":"string","description":"One read-only SQL statement"},)json" +
+      src + "," + run_db + run_schema +
+          R"json("sql":{"type":"string","description":"One read-only SQL statement"},)json" +
           R"json("max_rows":{"type":"integer","minimum":1,"description":"Return at most this many rows (capped by the source's limit)"},)json" +
           sql_timeout,
       "\"sql\"", true, false);
@@ -224,7 +246,8 @@ DatabaseTools::DatabaseTools(std::vector<Source>& sources) : sources_(sources) {
       tool("explain", "Explain a query",
            "Shows the database's plan for one read-only SQL statement without "
            "running it.",
-           src + R"json(,"sql":{"type":"string","description":"The statement to explain"},)json" +
+           src + "," + run_db + run_schema +
+               R"json("sql":{"type":"string","description":"The statement to explain"},)json" +
                sql_timeout,
            "\"sql\"", true, false);
   definitions_ += ',';
@@ -232,9 +255,23 @@ DatabaseTools::DatabaseTools(std::vector<Source>& sources) : sources_(sources) {
       tool("execute", "Execute a write",
            "Executes one SQL statement that changes data or schema (INSERT, UPDATE, "
            "DELETE, DDL). Refused unless the source allows writes.",
-           src + R"json(,"sql":{"type":"string","description":"The statement to execute"},)json" +
+           src + "," + run_db + run_schema +
+               R"json("sql":{"type":"string","description":"The statement to execute"},)json" +
                sql_timeout,
            "\"sql\"", false, true);
+  definitions_ += ',';
+  definitions_ += tool(
+      "set_context", "Set the database context",
+      "Chooses the source, database, schema, warehouse and role later calls use by default, "
+      "and returns a context handle. In a session (initialize, WebSocket, stdio) it becomes the "
+      "session's default; stateless clients pass the handle as 'context' to later calls.",
+      src + "," + run_db + run_schema.substr(0, run_schema.size() - 1), "", true, false,
+      kContextOutputSchema);
+  definitions_ += ',';
+  definitions_ += tool("get_context", "Show the database context",
+                       "Shows the context calls use by default here (the session's, or the "
+                       "one a 'context' handle carries), with a fresh handle for it.",
+                       src, "", true, false, kContextOutputSchema);
   definitions_ += ']';
 }
 
@@ -242,8 +279,7 @@ bool DatabaseTools::has(std::string_view name) const noexcept {
   return std::find(kToolNames.begin(), kToolNames.end(), name) != kToolNames.end();
 }
 
-Source& DatabaseTools::source_for(const json& arguments) {
-  const std::string name = optional_string(arguments, "source");
+Source& DatabaseTools::source_named(const std::string& name) {
   if (name.empty()) return sources_.front();
   for (auto& s : sources_) {
     if (s.name == name) return s;
@@ -253,34 +289,98 @@ Source& DatabaseTools::source_for(const json& arguments) {
   throw ArgumentError("unknown source '" + name + "'; configured sources: " + known);
 }
 
+// The context a call runs in: its `context` handle's, else the session's, for the source the
+// call names (or the handle's or session's, or the default); then the call's own database,
+// schema, warehouse and role arguments override field by field.
+DatabaseTools::Resolved DatabaseTools::resolve(const json& arguments, const ToolCall& call) {
+  std::optional<session::ContextHandles::Context> base = call.session_context;
+  if (const std::string handle = optional_string(arguments, "context"); !handle.empty()) {
+    if (handles_ == nullptr) throw ArgumentError("context handles are not enabled here");
+    auto opened = handles_->open(handle, call.request.client);
+    if (auto* why = std::get_if<std::string>(&opened)) {
+      throw ArgumentError("argument 'context': " + *why);
+    }
+    base = std::get<session::ContextHandles::Context>(std::move(opened));
+  }
+  std::string source = optional_string(arguments, "source");
+  if (source.empty() && base) source = base->source;
+  Resolved r{source_named(source), {}};
+  if (base && (base->source == r.source.name || base->source.empty())) r.db = base->db;
+  if (auto v = optional_string(arguments, "database"); !v.empty()) r.db.database = v;
+  if (auto v = optional_string(arguments, "schema"); !v.empty()) r.db.schema = v;
+  if (auto v = optional_string(arguments, "warehouse"); !v.empty()) r.db.warehouse = v;
+  if (auto v = optional_string(arguments, "role"); !v.empty()) r.db.role = v;
+  return r;
+}
+
+ToolResult DatabaseTools::context_result(const Source& src, const pool::DbContext& db,
+                                         const ToolCall& call, bool stored) const {
+  json context = json::object();
+  if (!db.database.empty()) context["database"] = db.database;
+  if (!db.schema.empty()) context["schema"] = db.schema;
+  if (!db.warehouse.empty()) context["warehouse"] = db.warehouse;
+  if (!db.role.empty()) context["role"] = db.role;
+  const std::string handle =
+      handles_ != nullptr ? handles_->mint(call.request.client, {src.name, db}) : std::string();
+  json out = {{"source", src.name},
+              {"context", context},
+              {"handle", handle},
+              {"sessionDefault", stored || call.session_context.has_value()}};
+  if (handles_ != nullptr) out["expiresInSeconds"] = handles_->max_age().count();
+  ToolResult r;
+  r.structured = out.dump();
+  std::string text = "source=" + src.name;
+  for (const auto& [k, v] : context.items()) text += " " + k + "=" + v.get<std::string>();
+  if (context.empty()) text += " (the connection's defaults)";
+  if (stored) text += "\nThis session now uses it by default.";
+  if (!handle.empty()) text += "\nContext handle (pass as 'context' in later calls): " + handle;
+  r.text = std::move(text);
+  return r;
+}
+
 asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call) {
   const json& arguments = call.arguments;
   pool::Deadline deadline = call.deadline;
   if (!has(name)) throw ToolRequestError("unknown tool '" + std::string(name) + "'");
   if (!arguments.is_object()) throw ToolRequestError("params.arguments must be an object");
   try {
-    Source& src = source_for(arguments);
+    auto [src, db] = resolve(arguments, call);
+    call.request.source = src.name;
+    if (name == "set_context" || name == "get_context") {
+      // Checked now, so that a context no call could use is refused here, not later.
+      src.dialect->switch_context(pool::DbContext{}, db);
+      const bool store = name == "set_context" && call.set_session_context != nullptr;
+      if (store) call.set_session_context({src.name, db});
+      co_return context_result(src, db, call, store);
+    }
     const auto& limits = src.limits;
     auto timeout = limits.timeout;
     if (auto t = optional_positive(arguments, "timeout_ms")) {
       timeout = std::min(std::chrono::milliseconds(*t), limits.max_timeout);
     }
     deadline = std::min(deadline, pool::Clock::now() + timeout);
+    call.request.deadline = deadline;
     ResultLimits caps{limits.max_rows, limits.max_bytes};
     pool::Dialect::Sql sql;
     bool write = false;
+    // Metadata tools look in a database and schema (filters); the connection itself only
+    // needs the warehouse and role. Statements run in the whole context.
+    pool::DbContext run_in = db;
+    const bool metadata = name == "list_databases" || name == "list_schemas" ||
+                          name == "list_tables" || name == "describe_table";
+    if (metadata) {
+      run_in.database.clear();
+      run_in.schema.clear();
+    }
     if (name == "list_databases") {
       sql = src.dialect->list_databases();
     } else if (name == "list_schemas") {
-      sql = src.dialect->list_schemas(optional_string(arguments, "database"));
+      sql = src.dialect->list_schemas(db.database);
     } else if (name == "list_tables") {
-      sql = src.dialect->list_tables(optional_string(arguments, "database"),
-                                     optional_string(arguments, "schema"),
-                                     optional_string(arguments, "pattern"));
+      sql = src.dialect->list_tables(db.database, db.schema, optional_string(arguments, "pattern"));
     } else if (name == "describe_table") {
-      sql = src.dialect->describe_table(optional_string(arguments, "database"),
-                                        optional_string(arguments, "schema"),
-                                        required_string(arguments, "table"));
+      sql =
+          src.dialect->describe_table(db.database, db.schema, required_string(arguments, "table"));
     } else {
       const std::string text = required_string(arguments, "sql");
       if (name == "execute") {
@@ -301,6 +401,7 @@ asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call
         }
       }
     }
+    call.request.db = run_in;
     ToolResult result;
     result.structured.reserve(4096);
     ResultEncoder::Progress progress;
@@ -313,9 +414,22 @@ asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call
     BooleanColumns booleans(encoder);
     pool::RowSink& sink = name == "describe_table" ? static_cast<pool::RowSink&>(booleans)
                                                    : static_cast<pool::RowSink&>(encoder);
-    auto conn = co_await src.pool->acquire(deadline);
     const pool::Statement stmt{sql.text, sql.params};
-    const pool::ExecResult exec = co_await conn->execute(stmt, sink, deadline);
+    pool::ExecResult exec;
+    if (src.mux) {
+      // Fair queueing per client, and a connection already in (or switched to) the context.
+      auto conn = co_await src.mux->acquire(call.request.client, run_in, deadline);
+      // A write is not vetted by the SQL guard: it may change the session's context.
+      if (write) conn.mark_context_unknown();
+      exec = co_await conn->execute(stmt, sink, deadline);
+    } else {
+      if (!run_in.empty()) {
+        co_return error_result("Database contexts need the multiplexer, which source '" + src.name +
+                               "' does not have");
+      }
+      auto conn = co_await src.pool->acquire(deadline);
+      exec = co_await conn->execute(stmt, sink, deadline);
+    }
     if (write && exec.rows_affected >= 0) {
       encoder.finish(exec.rows_affected);
     } else {
@@ -324,6 +438,8 @@ asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call
     co_return result;
   } catch (const ArgumentError& e) {
     co_return error_result(std::string("Invalid arguments: ") + e.what());
+  } catch (const pool::ContextError& e) {
+    co_return error_result(std::string("Invalid database context: ") + e.what());
   } catch (const pool::DbError& e) {
     if (e.kind() == pool::errc::cancelled) throw;  // nobody is waiting for an answer
     co_return error_result(db_error_text(e));

@@ -15,13 +15,15 @@
 namespace sluice::gateway {
 
 // The database tools on every configured source: list_databases, list_schemas, list_tables,
-// describe_table, query, explain, execute. Each returns one tabular shape. The first source
-// is the default; a `source` argument picks another.
+// describe_table, query, explain, execute, and set_context / get_context. Each returns one tabular
+// shape. The first source is the default; a `source` argument picks another.
 //
 // Thread-safe: calls may run concurrently on any executor.
 class DatabaseTools final : public ToolProvider {
  public:
-  explicit DatabaseTools(std::vector<Source>& sources);
+  // `handles` (may be null: no set_context handles) signs and opens context handles.
+  explicit DatabaseTools(std::vector<Source>& sources,
+                         const session::ContextHandles* handles = nullptr);
 
   // The JSON array of tool definitions, in a fixed order. Built once.
   const std::string& definitions() const noexcept override { return definitions_; }
@@ -33,9 +35,17 @@ class DatabaseTools final : public ToolProvider {
   asio::awaitable<ToolResult> call(std::string name, ToolCall& call) override;
 
  private:
-  Source& source_for(const nlohmann::json& arguments);
+  struct Resolved {
+    Source& source;
+    pool::DbContext db;
+  };
+  Source& source_named(const std::string& name);
+  Resolved resolve(const nlohmann::json& arguments, const ToolCall& call);
+  ToolResult context_result(const Source& src, const pool::DbContext& db, const ToolCall& call,
+                            bool stored) const;
 
   std::vector<Source>& sources_;
+  const session::ContextHandles* handles_;
   std::string definitions_;
 };
 

@@ -40,6 +40,8 @@ struct LegacySseSessions::Session {
   ConnectionState state;
   std::string scope;
   std::list<asio::cancellation_signal> running;
+  bool ended = false;                    // the session manager ended it
+  asio::steady_timer* pacing = nullptr;  // the keep-alive timer, while the stream is open
 };
 
 LegacySseSessions::LegacySseSessions(McpEngine& engine, std::chrono::milliseconds keepalive)
@@ -52,6 +54,14 @@ asio::awaitable<void> LegacySseSessions::open(transports::HttpExchange& exchange
   session->executor = co_await asio::this_coro::executor;
   session->stream = &exchange;
   session->scope = "sse:" + std::to_string(next_++);
+  session->state.close = [weak = std::weak_ptr<Session>(session)] {
+    if (auto s = weak.lock()) {
+      asio::post(s->executor, [s] {
+        s->ended = true;
+        if (s->pacing != nullptr) s->pacing->cancel();
+      });
+    }
+  };
   const std::string id = random_id();
   {
     std::lock_guard lock(mutex_);
@@ -63,6 +73,8 @@ asio::awaitable<void> LegacySseSessions::open(transports::HttpExchange& exchange
     std::shared_ptr<Session>& session;
     ~Forget() {
       session->stream = nullptr;
+      session->pacing = nullptr;
+      self.engine_.session_ended(session->scope);
       for (auto& s : session->running) s.emit(asio::cancellation_type::terminal);
       std::lock_guard lock(self.mutex_);
       self.sessions_.erase(id);
@@ -77,11 +89,12 @@ asio::awaitable<void> LegacySseSessions::open(transports::HttpExchange& exchange
   exchange.watch_disconnect();
   co_await exchange.send("event: endpoint\ndata: " + messages_path + "?sessionId=" + id + "\n\n");
   asio::steady_timer timer(session->executor);
-  while (!exchange.peer_gone()) {
+  session->pacing = &timer;
+  while (!exchange.peer_gone() && !session->ended) {
     timer.expires_after(keepalive_);
     co_await timer.async_wait(asio::bind_cancellation_slot(exchange.disconnect_slot(),
                                                            asio::as_tuple(asio::use_awaitable)));
-    if (exchange.peer_gone() || !exchange.post(": keep-alive\n\n")) break;
+    if (exchange.peer_gone() || session->ended || !exchange.post(": keep-alive\n\n")) break;
   }
 }
 

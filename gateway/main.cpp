@@ -15,6 +15,8 @@
 #include "gateway/mcp_engine.hpp"
 #include "gateway/mcp_http_endpoint.hpp"
 #include "pool/odbc_backend.hpp"
+#include "session/context_handles.hpp"
+#include "session/session_manager.hpp"
 #include "session/session_tokens.hpp"
 #include "transports/http_server.hpp"
 #include "transports/stdio_transport.hpp"
@@ -42,6 +44,71 @@ std::string instructions(const std::vector<gateway::Source>& sources) {
     text += sources[i].name + " (" + std::string(sources[i].dialect->name()) + ")";
   }
   return text + ". The first is the default; pass 'source' to pick another.";
+}
+
+double to_ms(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+nlohmann::json pool_json(const pool::PoolStats& p) {
+  return {{"idle", p.idle},
+          {"busy", p.busy},
+          {"connecting", p.connecting},
+          {"total", p.total},
+          {"waiters", p.waiters},
+          {"created", p.created},
+          {"closed", p.closed},
+          {"failedConnects", p.failed_connects},
+          {"acquireTimeouts", p.acquire_timeouts},
+          {"failedValidations", p.failed_validations}};
+}
+
+// The /status document: sessions and clients, and per source its multiplexer and pool.
+std::string status_json(const session::SessionManager& manager,
+                        const std::vector<gateway::Source>& sources) {
+  nlohmann::json doc = manager.status();
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& s : sources) {
+    const auto mux = s.mux->snapshot();
+    const auto pool = s.pool->stats();
+    nlohmann::json clients = nlohmann::json::array();
+    for (const auto& c : mux.queue.clients) {
+      clients.push_back(
+          {{"client", c.name},
+           {"queued", c.queued},
+           {"inFlight", c.in_flight},
+           {"admitted", c.admitted_total},
+           {"expired", c.expired_total},
+           {"cancelled", c.cancelled_total},
+           {"oldestWaitMs", to_ms(c.oldest_wait)},
+           {"maxWaitMs", to_ms(c.max_wait)},
+           {"meanWaitMs", c.admitted_total == 0
+                              ? 0.0
+                              : to_ms(c.total_wait) / static_cast<double>(c.admitted_total)}});
+    }
+    list.push_back({{"name", s.name},
+                    {"dialect", s.dialect->name()},
+                    {"multiplexer",
+                     {{"queued", mux.queue.queued},
+                      {"inFlight", mux.queue.in_flight},
+                      {"admitted", mux.queue.admitted_total},
+                      {"expired", mux.queue.expired_total},
+                      {"cancelled", mux.queue.cancelled_total},
+                      {"maxWaitMs", to_ms(mux.queue.max_wait)},
+                      {"perClientCap", s.mux->params().per_client_cap},
+                      {"globalCap", s.mux->params().global_cap},
+                      {"clients", std::move(clients)},
+                      {"context",
+                       {{"affinityHits", mux.context.affinity_hits},
+                        {"affinityMisses", mux.context.affinity_misses},
+                        {"switchStatements", mux.context.switch_statements},
+                        {"resets", mux.context.resets},
+                        {"switchFailures", mux.context.switch_failures},
+                        {"discarded", mux.context.discarded}}}}},
+                    {"pool", pool_json(pool)}});
+  }
+  doc["sources"] = std::move(list);
+  return doc.dump();
 }
 
 // Runs `f` to completion on a private io_context (used before serving starts).
@@ -80,6 +147,7 @@ int serve(const gateway::Config& cfg, bool stdio) {
     demo.dialect = "sqlite";
     demo.pool.min_size = 1;
     demo.pool.max_size = 4;
+    demo.per_client_in_flight = gateway::SourceConfig::default_per_client_in_flight(4);
     configs.push_back(std::move(demo));
   }
 
@@ -104,10 +172,13 @@ int serve(const gateway::Config& cfg, bool stdio) {
     src.limits = sc.limits;
     src.allow_writes = sc.allow_writes;
     src.pool->start();
+    pool::MultiplexerParams mp;
+    mp.per_client_cap = sc.per_client_in_flight;
+    mp.context_affinity = sc.context_affinity;
+    src.mux = std::make_unique<pool::Multiplexer>(io.get_executor(), *src.pool, *src.dialect, mp);
     sources.push_back(std::move(src));
   }
 
-  gateway::DatabaseTools tools(sources);
   std::optional<session::TokenSigner> signer;
   if (cfg.session_key.empty()) {
     if (!stdio) {
@@ -119,8 +190,18 @@ int serve(const gateway::Config& cfg, bool stdio) {
   } else {
     signer.emplace(cfg.session_key_bytes());
   }
+  // Context handles are signed with the same key; their payloads cannot pass for session ids.
+  session::ContextHandles handles(*signer, std::chrono::hours(24));
   session::SessionTokens sessions(std::move(*signer), std::chrono::hours(24));
-  gateway::McpEngine engine(tools, sessions, {"sluice", SLUICE_VERSION, instructions(sources)});
+  gateway::DatabaseTools tools(sources, &handles);
+  session::SessionManager manager(io.get_executor(), {cfg.sessions, cfg.limits}, sessions);
+  manager.start();
+  gateway::McpEngine::Params engine_params;
+  engine_params.name = "sluice";
+  engine_params.version = SLUICE_VERSION;
+  engine_params.instructions = instructions(sources);
+  engine_params.manager = &manager;
+  gateway::McpEngine engine(tools, sessions, engine_params);
 
   std::unique_ptr<transports::HttpServer> server;
   std::unique_ptr<transports::StdioTransport> stdio_transport;
@@ -129,6 +210,8 @@ int serve(const gateway::Config& cfg, bool stdio) {
 
   auto shutdown = [&]() {
     if (server) server->stop();
+    manager.stop();
+    for (auto& s : sources) s.mux->close();
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
@@ -177,6 +260,7 @@ int serve(const gateway::Config& cfg, bool stdio) {
     ep.websocket.max_message_bytes = cfg.http.max_body_bytes;
     ep.websocket.handshake_timeout = cfg.http.header_timeout;
     ep.websocket.idle_timeout = cfg.http.idle_timeout;
+    ep.status = [&manager, &sources] { return status_json(manager, sources); };
     endpoint.emplace(engine, sessions, std::move(ep));
     server = std::make_unique<transports::HttpServer>(
         io, hp,

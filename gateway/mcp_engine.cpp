@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <random>
 
 #include "gateway/json_writer.hpp"
 #include "pool/db_error.hpp"
@@ -21,8 +23,8 @@ constexpr std::string_view kMetaCapabilities = "io.modelcontextprotocol/clientCa
 constexpr std::string_view kMetaLogLevel = "io.modelcontextprotocol/logLevel";
 // How long a server-to-client request (sampling, elicitation) may wait for its answer.
 constexpr auto kAskTimeout = std::chrono::seconds(60);
-// Log levels remembered for HTTP sessions; beyond this, arbitrary old entries are dropped.
-constexpr std::size_t kMaxSessionLevels = 65536;
+// HTTP session states remembered; beyond this, arbitrary old entries are dropped.
+constexpr std::size_t kMaxSessionStates = 65536;
 
 // JSON-RPC and MCP error codes.
 constexpr int kParseError = -32700;
@@ -32,6 +34,9 @@ constexpr int kInvalidParams = -32602;
 constexpr int kInternalError = -32603;
 constexpr int kHeaderMismatch = -32020;
 constexpr int kMissingCapability = -32021;
+// Over a per-client limit (rate, requests in flight, quota) or the gateway's session limit.
+// Implementation-defined; the data says which limit and when to retry.
+constexpr int kLimited = -32029;
 constexpr int kUnsupportedVersion = -32022;
 constexpr int kBadSession = -32000;  // what the TypeScript SDK answers for session errors
 
@@ -114,6 +119,69 @@ void check_no_cursor(const json& params) {
   }
 }
 
+// The host part of "host:port" or "[v6]:port".
+std::string_view host_of(std::string_view remote) {
+  if (remote.starts_with('[')) {
+    const auto close = remote.find(']');
+    return close == std::string_view::npos ? remote : remote.substr(1, close - 1);
+  }
+  const auto colon = remote.rfind(':');
+  if (colon != std::string_view::npos && remote.find(':') == colon) return remote.substr(0, colon);
+  return remote;
+}
+
+// "name@host", the client's self-declared name reduced to visible ASCII and 64 characters.
+std::string client_id(const json* client_info, std::string_view remote) {
+  std::string name;
+  if (client_info != nullptr && client_info->is_object()) {
+    auto n = client_info->find("name");
+    if (n != client_info->end() && n->is_string()) {
+      for (char c : n->get_ref<const std::string&>()) {
+        if (name.size() >= 64) break;
+        const auto u = static_cast<unsigned char>(c);
+        if (u > 0x20 && u < 0x7F && c != '@') name += c;
+      }
+    }
+  }
+  if (name.empty()) name = "anonymous";
+  const std::string_view host = host_of(remote);
+  return name + "@" + std::string(host.empty() ? "local" : host);
+}
+
+// The trace id of a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"), or a fresh one.
+std::string trace_id_of(const std::optional<std::string>& traceparent) {
+  auto is_hex = [](std::string_view v) {
+    return std::all_of(v.begin(), v.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  };
+  if (traceparent && traceparent->size() >= 55 && (*traceparent)[2] == '-') {
+    const std::string_view id = std::string_view(*traceparent).substr(3, 32);
+    if (is_hex(id) && id != std::string(32, '0')) return std::string(id);
+  }
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (std::size_t i = 0; i < id.size(); i += 16) {
+    std::uint64_t r = random();
+    for (std::size_t j = 0; j < 16; ++j, r >>= 4) id[i + j] = kHex[r & 0xF];
+  }
+  return id;
+}
+
+session::SessionKind kind_of(Transport t) {
+  switch (t) {
+    case Transport::http:
+      return session::SessionKind::http;
+    case Transport::sse:
+      return session::SessionKind::sse;
+    case Transport::stdio:
+      return session::SessionKind::stdio;
+    case Transport::websocket:
+      return session::SessionKind::websocket;
+  }
+  return session::SessionKind::http;
+}
+
 // Whole numbers without a fraction, so that progress reads 50 rather than 50.0.
 void write_number(JsonWriter& w, double v) {
   if (std::floor(v) == v && std::fabs(v) < 9.0e15) {
@@ -176,6 +244,8 @@ struct McpEngine::Request {
   std::string method;
   json params = json::object();
   std::string version;  // the revision this request speaks
+  std::string session;  // the legacy session or connection it belongs to, if any
+  std::string client;   // who sends it, once known
 };
 
 McpEngine::McpEngine(ToolProvider& tools, session::SessionTokens& sessions, Params params)
@@ -377,7 +447,7 @@ asio::awaitable<Outcome> McpEngine::modern(Request& req, MessageContext& ctx, No
       JsonWriter(body).string(params_.instructions);
     }
     body += "}";
-    co_return Outcome{200, result(req, body, true), std::nullopt, true};
+    co_return Outcome{200, result(req, body, true), std::nullopt, true, std::nullopt};
   }
   if (meta->contains(kMetaLogLevel)) {
     const json& level = (*meta)[kMetaLogLevel];
@@ -388,7 +458,8 @@ asio::awaitable<Outcome> McpEngine::modern(Request& req, MessageContext& ctx, No
                       true);
     }
   }
-  if (req.method == "tools/list") co_return Outcome{200, tools_list(req, true), std::nullopt, true};
+  if (req.method == "tools/list")
+    co_return Outcome{200, tools_list(req, true), std::nullopt, true, std::nullopt};
   if (req.method == "tools/call") {
     if (auto name = req.params.find("name"); name != req.params.end() && name->is_string()) {
       const json* required = tools_.required_capabilities(name->get<std::string>());
@@ -429,6 +500,8 @@ asio::awaitable<Outcome> McpEngine::legacy(Request& req, MessageContext& ctx, No
                       "Session not found: it ended or was never issued; initialize again", false);
     }
     version = session->protocol_version;
+    req.session = *ctx.session_id;
+    req.client = session->client.empty() ? client_id(nullptr, ctx.remote) : session->client;
     if (ctx.protocol_version_header) {
       if (!is_legacy_version(*ctx.protocol_version_header)) {
         co_return error(
@@ -442,6 +515,8 @@ asio::awaitable<Outcome> McpEngine::legacy(Request& req, MessageContext& ctx, No
     // carries, still holds: 2025-03-26 is assumed only when nothing else tells.
   } else if (ctx.connection != nullptr && ctx.connection->initialized) {
     version = ctx.connection->protocol_version;
+    req.session = ctx.cancel_scope;
+    req.client = ctx.connection->client;
   } else if (req.method != "ping" && req.has_id) {
     co_return error(200, req.id, kInvalidParams,
                     "Invalid params: send initialize first, or use the 2026-07-28 revision with "
@@ -449,11 +524,13 @@ asio::awaitable<Outcome> McpEngine::legacy(Request& req, MessageContext& ctx, No
                     false);
   }
   req.version = version;
+  touch_session(req, ctx);
   if (!req.has_id) co_return notification(req, ctx);
-  if (req.method == "ping") co_return Outcome{200, result(req, "{}", false), std::nullopt, false};
+  if (req.method == "ping")
+    co_return Outcome{200, result(req, "{}", false), std::nullopt, false, std::nullopt};
   if (req.method == "logging/setLevel" && params_.logging) co_return set_level(req, ctx);
   if (req.method == "tools/list")
-    co_return Outcome{200, tools_list(req, false), std::nullopt, false};
+    co_return Outcome{200, tools_list(req, false), std::nullopt, false, std::nullopt};
   if (req.method == "tools/call") co_return co_await call_tool(req, ctx, notify, false, version);
   if (auto served = co_await content(req, false)) co_return std::move(*served);
   co_return error(200, req.id, kMethodNotFound, "Method not found: '" + req.method + "'", false);
@@ -471,12 +548,31 @@ Outcome McpEngine::initialize(Request& req, MessageContext& ctx) {
   const std::string version = is_legacy_version(requested) || requested == "2024-11-05"
                                   ? requested
                                   : std::string(kNewestLegacy);
+  const json* info = nullptr;
+  if (auto it = req.params.find("clientInfo"); it != req.params.end()) info = &*it;
+  const std::string client = client_id(info, ctx.remote);
   Outcome o;
   if (ctx.transport == Transport::http) {
-    o.session_id = sessions_.mint(version);
+    o.session_id = sessions_.mint(version, client);
+    if (params_.manager != nullptr &&
+        !params_.manager->open(*o.session_id, session::SessionKind::http, client)) {
+      Outcome busy = error(503, req.id, kLimited,
+                           "Server busy: the gateway holds as many sessions as it may; retry "
+                           "later, or use the stateless 2026-07-28 revision",
+                           false);
+      busy.retry_after = std::chrono::seconds(5);
+      return busy;
+    }
   } else if (ctx.connection != nullptr) {
+    if (params_.manager != nullptr &&
+        !params_.manager->open(ctx.cancel_scope, kind_of(ctx.transport), client,
+                               ctx.connection->close)) {
+      return error(503, req.id, kLimited,
+                   "Server busy: the gateway holds as many sessions as it may; retry later", false);
+    }
     ctx.connection->initialized = true;
     ctx.connection->protocol_version = version;
+    ctx.connection->client = client;
   }
   std::string body = "{\"protocolVersion\":\"" + version +
                      "\",\"capabilities\":" + legacy_capabilities_ +
@@ -534,7 +630,8 @@ std::string McpEngine::list_result(const Request& req, std::string_view key,
 asio::awaitable<std::optional<Outcome>> McpEngine::content(Request& req, bool modern) {
   const std::string& m = req.method;
   auto done = [&](std::string body) {
-    return std::optional<Outcome>(Outcome{200, std::move(body), std::nullopt, modern});
+    return std::optional<Outcome>(
+        Outcome{200, std::move(body), std::nullopt, modern, std::nullopt});
   };
   if (ResourceProvider* r = params_.resources) {
     if (m == "resources/list") {
@@ -593,6 +690,36 @@ asio::awaitable<std::optional<Outcome>> McpEngine::content(Request& req, bool mo
   co_return std::nullopt;
 }
 
+McpEngine::SessionState& McpEngine::session_state(const std::string& id) {
+  if (session_states_.size() >= kMaxSessionStates && !session_states_.contains(id)) {
+    session_states_.erase(session_states_.begin());
+  }
+  return session_states_[id];
+}
+
+void McpEngine::session_ended(const std::string& id) {
+  {
+    std::lock_guard lock(states_mutex_);
+    session_states_.erase(id);
+  }
+  if (params_.manager != nullptr) params_.manager->close(id);
+}
+
+std::string McpEngine::client_of(const Request& req, const MessageContext& ctx) const {
+  if (!req.client.empty()) return req.client;
+  if (ctx.connection != nullptr && !ctx.connection->client.empty()) return ctx.connection->client;
+  const json* info = nullptr;
+  if (auto meta = req.params.find("_meta"); meta != req.params.end() && meta->is_object()) {
+    if (auto it = meta->find("io.modelcontextprotocol/clientInfo"); it != meta->end()) info = &*it;
+  }
+  return client_id(info, ctx.remote);
+}
+
+void McpEngine::touch_session(const Request& req, const MessageContext& ctx) {
+  if (params_.manager == nullptr || req.session.empty()) return;
+  params_.manager->touch(req.session, kind_of(ctx.transport), client_of(req, ctx));
+}
+
 Outcome McpEngine::set_level(Request& req, MessageContext& ctx) {
   std::optional<LogLevel> level;
   if (auto it = req.params.find("level"); it != req.params.end() && it->is_string()) {
@@ -606,17 +733,13 @@ Outcome McpEngine::set_level(Request& req, MessageContext& ctx) {
   }
   if (ctx.transport == Transport::http) {
     if (ctx.session_id) {
-      std::lock_guard lock(levels_mutex_);
-      if (session_levels_.size() >= kMaxSessionLevels &&
-          !session_levels_.contains(*ctx.session_id)) {
-        session_levels_.erase(session_levels_.begin());
-      }
-      session_levels_[*ctx.session_id] = *level;
+      std::lock_guard lock(states_mutex_);
+      session_state(*ctx.session_id).log_level = level;
     }
   } else if (ctx.connection != nullptr) {
     ctx.connection->log_level = level;
   }
-  return Outcome{200, result(req, "{}", false), std::nullopt, false};
+  return Outcome{200, result(req, "{}", false), std::nullopt, false, std::nullopt};
 }
 
 std::optional<LogLevel> McpEngine::log_level(const Request& req, const MessageContext& ctx,
@@ -632,10 +755,10 @@ std::optional<LogLevel> McpEngine::log_level(const Request& req, const MessageCo
   }
   if (ctx.transport == Transport::http) {
     if (!ctx.session_id) return std::nullopt;
-    std::lock_guard lock(levels_mutex_);
-    auto it = session_levels_.find(*ctx.session_id);
-    if (it == session_levels_.end()) return std::nullopt;
-    return it->second;
+    std::lock_guard lock(states_mutex_);
+    auto it = session_states_.find(*ctx.session_id);
+    if (it == session_states_.end()) return std::nullopt;
+    return it->second.log_level;
   }
   return ctx.connection != nullptr ? ctx.connection->log_level : std::nullopt;
 }
@@ -730,7 +853,78 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   if (auto it = req.params.find("_meta"); it != req.params.end() && it->is_object()) meta = &*it;
   const json* capabilities = &kNoCapabilities;
   if (meta != nullptr && modern) capabilities = &(*meta)[kMetaCapabilities];
-  ToolCall call{args, *capabilities, pool::Deadline::max(), {}, {}, {}};
+  session::RequestContext request;
+  request.request_id = req.id;
+  request.client = client_of(req, ctx);
+  request.session = req.session;
+  request.tool = name->get<std::string>();
+  {
+    std::optional<std::string> traceparent = ctx.traceparent;
+    if (meta != nullptr) {
+      if (auto t = meta->find("traceparent"); t != meta->end() && t->is_string()) {
+        traceparent = t->get<std::string>();
+      }
+    }
+    request.trace_id = trace_id_of(traceparent);
+  }
+
+  // Per-client limits: a refused call never reaches a database.
+  session::ClientLimiter::Admission admission;
+  if (params_.manager != nullptr) {
+    std::string source;
+    if (auto s = args.find("source"); s != args.end() && s->is_string()) source = *s;
+    admission = params_.manager->admit(request.client, source);
+    if (!admission.ok()) {
+      const auto wait_ms =
+          std::chrono::ceil<std::chrono::milliseconds>(admission.retry_after).count();
+      const std::string_view reason = session::to_string(*admission.refusal);
+      const json data = {{"reason", reason}, {"retryAfterMs", wait_ms}, {"client", request.client}};
+      std::string why;
+      switch (*admission.refusal) {
+        case session::Refusal::rate_limited:
+          why = "more requests per second than allowed";
+          break;
+        case session::Refusal::too_many_in_flight:
+          why = "too many requests running at once";
+          break;
+        case session::Refusal::hourly_quota:
+          why = "the hourly quota is used up";
+          break;
+        case session::Refusal::daily_quota:
+          why = "the daily quota is used up";
+          break;
+      }
+      spdlog::info("{} refused: {}", request.describe(), reason);
+      Outcome o = error(429, req.id, kLimited,
+                        "Too many requests from client '" + request.client + "': " + why +
+                            "; retry in " + std::to_string(wait_ms) + " ms",
+                        modern, &data);
+      o.retry_after = std::chrono::ceil<std::chrono::seconds>(admission.retry_after);
+      if (o.retry_after->count() < 1) o.retry_after = std::chrono::seconds(1);
+      co_return o;
+    }
+  }
+
+  ToolCall call{args, *capabilities, request, pool::Deadline::max(), std::nullopt, {}, {}, {}, {}};
+  // The session's default database context: per connection, or per legacy HTTP session on
+  // this replica. Stateless requests carry theirs as a context handle instead.
+  if (ctx.connection != nullptr && !modern) {
+    call.session_context = ctx.connection->context;
+    call.set_session_context = [state = ctx.connection](session::ContextHandles::Context c) {
+      state->context = std::move(c);
+    };
+  } else if (!req.session.empty() && !modern) {
+    {
+      std::lock_guard lock(states_mutex_);
+      if (auto it = session_states_.find(req.session); it != session_states_.end()) {
+        call.session_context = it->second.context;
+      }
+    }
+    call.set_session_context = [this, id = req.session](session::ContextHandles::Context c) {
+      std::lock_guard lock(states_mutex_);
+      session_state(id).context = std::move(c);
+    };
+  }
 
   // Notifications that belong to this request (progress, log messages) and requests to the
   // client go out through `notify`, always from the request's executor.
@@ -807,13 +1001,24 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   auto work = tools_.call(name->get<std::string>(), call);
   auto token = asio::bind_cancellation_slot(signal->slot(), asio::use_awaitable);
   ToolResult r;
+  const auto started = std::chrono::steady_clock::now();
   try {
     r = co_await asio::co_spawn(executor, std::move(work), token);
   } catch (const boost::system::system_error& e) {
     // A cancelled coroutine may end at any co_await with operation_aborted; to the callers
     // that is the same as a cancelled statement: nobody waits for an answer.
     if (e.code() != asio::error::operation_aborted) throw;
+    spdlog::debug("{} cancelled", request.describe());
     throw pool::DbError(pool::errc::cancelled, "request", {"", 0, "request cancelled"});
+  } catch (const pool::DbError& e) {
+    spdlog::debug("{} ended: {}", request.describe(), e.what());
+    throw;
+  }
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug(
+        "{} {} in {:.1f} ms", request.describe(), r.is_error ? "tool error" : "done",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count());
   }
 
   std::string out = "{\"jsonrpc\":\"2.0\",\"id\":" + req.id + ",\"result\":{\"content\":";
@@ -838,7 +1043,7 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
     out += "}";
   }
   out += "}}";
-  co_return Outcome{200, std::move(out), std::nullopt, modern};
+  co_return Outcome{200, std::move(out), std::nullopt, modern, std::nullopt};
 }
 
 }  // namespace sluice::gateway

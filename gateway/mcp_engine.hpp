@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include "gateway/mcp_provider.hpp"
 #include "pool/asio.hpp"
 #include "pool/db_error.hpp"
+#include "session/session_manager.hpp"
 #include "session/session_tokens.hpp"
 
 namespace sluice::gateway {
@@ -27,7 +29,11 @@ enum class Transport : std::uint8_t { http, sse, stdio, websocket };
 struct ConnectionState {
   bool initialized = false;
   std::string protocol_version;
-  std::optional<LogLevel> log_level;  // set by logging/setLevel
+  std::optional<LogLevel> log_level;                        // set by logging/setLevel
+  std::string client;                                       // known from initialize (clientInfo) on
+  std::optional<session::ContextHandles::Context> context;  // set by set_context
+  // Ends the connection (the session manager evicts or expires it). May be empty.
+  std::function<void()> close;
 };
 
 // What the transport knows about one incoming message.
@@ -39,6 +45,7 @@ struct MessageContext {
   std::optional<std::string> method_header;
   std::optional<std::string> name_header;
   std::optional<std::string> session_id;
+  std::optional<std::string> traceparent;  // the W3C trace context header, if any
   // stdio and WebSocket: the connection's legacy state.
   ConnectionState* connection = nullptr;
   // Where the transport signals that the requester went away (modern HTTP: the response
@@ -58,6 +65,7 @@ struct Outcome {
   std::string body;                       // one JSON-RPC message; empty for notifications
   std::optional<std::string> session_id;  // HTTP: send as Mcp-Session-Id
   bool modern = false;
+  std::optional<std::chrono::seconds> retry_after;  // HTTP: send as Retry-After (429, 503)
 };
 
 // The MCP protocol engine, for both eras, independent of any transport: it parses one
@@ -77,6 +85,8 @@ class McpEngine {
     CompletionProvider* completions = nullptr;
     // Declare `logging` and forward ToolCall::log messages at the level the client chose.
     bool logging = false;
+    // Tracks sessions and admits tool calls through per-client limits; none: no limits.
+    session::SessionManager* manager = nullptr;
   };
 
   static constexpr std::string_view kModernVersion = "2026-07-28";
@@ -84,6 +94,10 @@ class McpEngine {
   McpEngine(ToolProvider& tools, session::SessionTokens& sessions, Params params);
 
   asio::awaitable<Outcome> handle(std::string_view body, MessageContext& ctx, Notify notify);
+
+  // A legacy HTTP session ended by DELETE, or a connection (WebSocket, HTTP+SSE, stdio)
+  // closed: forget its state.
+  void session_ended(const std::string& id);
 
   // Whether `version` is a legacy revision served here (2025-11-25, 2025-06-18, 2025-03-26).
   static bool is_legacy_version(std::string_view version) noexcept;
@@ -108,6 +122,10 @@ class McpEngine {
   Outcome set_level(Request& req, MessageContext& ctx);
   std::optional<LogLevel> log_level(const Request& req, const MessageContext& ctx,
                                     bool modern) const;
+  // Who sends `req`: clientInfo name (or "anonymous") @ remote host.
+  std::string client_of(const Request& req, const MessageContext& ctx) const;
+  // Registers activity in the session `req` belongs to, if any.
+  void touch_session(const Request& req, const MessageContext& ctx);
   // Sends `method` to the client through `notify` and awaits its answer.
   asio::awaitable<nlohmann::json> ask_client(std::string scope, std::shared_ptr<Notify> notify,
                                              std::string method, nlohmann::json params,
@@ -136,9 +154,15 @@ class McpEngine {
   std::unordered_map<std::string, std::shared_ptr<Asking>> asking_;
   std::atomic<std::uint64_t> next_ask_{1};
 
-  // Log levels chosen by logging/setLevel in HTTP sessions, by session id (bounded).
-  mutable std::mutex levels_mutex_;
-  std::unordered_map<std::string, LogLevel> session_levels_;
+  // State of legacy HTTP sessions held by this replica, by session id (bounded): the log
+  // level chosen by logging/setLevel and the default context chosen by set_context.
+  struct SessionState {
+    std::optional<LogLevel> log_level;
+    std::optional<session::ContextHandles::Context> context;
+  };
+  SessionState& session_state(const std::string& id);  // with states_mutex_ held
+  mutable std::mutex states_mutex_;
+  std::unordered_map<std::string, SessionState> session_states_;
 };
 
 }  // namespace sluice::gateway

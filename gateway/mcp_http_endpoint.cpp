@@ -126,6 +126,18 @@ asio::awaitable<void> McpHttpEndpoint::upgrade(transports::beast::tcp_stream str
   // One legacy session per connection; ids are unique per connection for cancellation.
   auto state = std::make_shared<ConnectionState>();
   const std::string scope = "ws:" + std::to_string(next_connection_++);
+  // The session manager may end the session (idle, or evicted by the client's newer ones).
+  struct Stopper {
+    asio::cancellation_signal signal;
+    asio::any_io_executor executor;
+  };
+  auto stopper = std::make_shared<Stopper>();
+  stopper->executor = co_await asio::this_coro::executor;
+  state->close = [weak = std::weak_ptr<Stopper>(stopper)] {
+    if (auto s = weak.lock()) {
+      asio::post(s->executor, [s] { s->signal.emit(asio::cancellation_type::terminal); });
+    }
+  };
   auto handler = [this, state, scope, remote](
                      std::string message, transports::WebSocketSession::Send send,
                      asio::cancellation_slot gone) -> asio::awaitable<void> {
@@ -145,7 +157,9 @@ asio::awaitable<void> McpHttpEndpoint::upgrade(transports::beast::tcp_stream str
     if (!out.body.empty() && out.http_status != 202) send(std::move(out.body));
   };
   co_await transports::WebSocketSession::run(std::move(stream), std::move(request),
-                                             params_.websocket, std::move(handler));
+                                             params_.websocket, std::move(handler),
+                                             stopper->signal.slot());
+  engine_.session_ended(scope);
 }
 
 asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exchange) {
@@ -162,6 +176,15 @@ asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exch
   }
   if (auto refusal = refuse(req)) {
     co_await exchange.respond(std::move(*refusal));
+    co_return;
+  }
+  // Diagnostics for operators; behind the same Origin and Host checks as the MCP endpoint.
+  if (path == "/status" && req.method() == http::verb::get && params_.status) {
+    HttpResponse res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = params_.status();
+    co_await exchange.respond(std::move(res));
     co_return;
   }
   if (path == "/sse" && req.method() == http::verb::get) {
@@ -208,6 +231,7 @@ asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exch
         co_await exchange.respond(std::move(res));
         co_return;
       }
+      engine_.session_ended(*session);
       HttpResponse res{http::status::ok, req.version()};
       co_await exchange.respond(std::move(res));
       co_return;
@@ -253,6 +277,7 @@ asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) 
   ctx.method_header = header(req, "Mcp-Method");
   ctx.name_header = header(req, "Mcp-Name");
   ctx.session_id = header(req, "Mcp-Session-Id");
+  ctx.traceparent = header(req, "traceparent");
   ctx.cancel_scope = ctx.session_id.value_or("http");
   exchange.watch_disconnect();
   ctx.disconnect = exchange.disconnect_slot();
@@ -346,6 +371,8 @@ asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) 
   HttpResponse res =
       json_response(req, static_cast<http::status>(outcome.http_status), std::move(outcome.body));
   if (outcome.session_id) res.set("Mcp-Session-Id", *outcome.session_id);
+  if (outcome.retry_after)
+    res.set(http::field::retry_after, std::to_string(outcome.retry_after->count()));
   co_await exchange.respond(std::move(res));
 }
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ class McpHttpEndpoint {
     bool loopback_only = true;                 // the listener is bound to a loopback address
     std::chrono::milliseconds sse_keepalive{15'000};  // comment interval on event streams
     transports::WebSocketParams websocket;
+    // The JSON document GET /status serves (sessions, clients, queues, pools); none: 404.
+    std::function<std::string()> status;
   };
 
   McpHttpEndpoint(McpEngine& engine, session::SessionTokens& sessions, Params params);

@@ -11,6 +11,8 @@
 
 #include "pool/asio.hpp"
 #include "pool/connection.hpp"
+#include "session/context_handles.hpp"
+#include "session/request_context.hpp"
 
 // What McpEngine serves is supplied by providers: tools always (the database tools in the
 // product), resources, prompts and completions optionally (the conformance fixtures in
@@ -63,7 +65,13 @@ struct ToolCall {
   const nlohmann::json& arguments;  // always an object
   // The client's capabilities when the request tells them (2026-07-28 _meta); else empty.
   const nlohmann::json& client_capabilities;
+  // Who asks, in which session, under which trace; the tool fills in source, db, deadline.
+  session::RequestContext& request;
   pool::Deadline deadline = pool::Deadline::max();
+  // The session's default context (legacy sessions and connections; nullopt when stateless
+  // or never set), and how to change it (empty when stateless).
+  std::optional<session::ContextHandles::Context> session_context;
+  std::function<void(session::ContextHandles::Context)> set_session_context;
   // Reports progress when the client asked for it (a progressToken). Any thread.
   std::function<void(double progress, std::optional<double> total, std::string message)> progress;
   // Sends a log message when the client's level lets it through. Any thread.

@@ -6,6 +6,7 @@
 #include "gateway/config.hpp"
 #include "pool/connection_pool.hpp"
 #include "pool/dialect.hpp"
+#include "pool/multiplexer.hpp"
 
 namespace sluice::gateway {
 
@@ -15,6 +16,8 @@ struct Source {
   std::string name;
   std::unique_ptr<pool::Dialect> dialect;
   std::unique_ptr<pool::ConnectionPool> pool;
+  // Fair queueing and database contexts in front of the pool; none in some tests.
+  std::unique_ptr<pool::Multiplexer> mux;
   QueryLimits limits;
   bool allow_writes = false;
 };

@@ -145,8 +145,11 @@ class Session {
   #pending = new Map(); // id -> {resolve, timer}
   #closing = false;
 
-  constructor(options) {
+  // Each virtual session is its own client (its own name), as separate agents would be:
+  // per-client limits and fairness then treat them as the gateway treats real clients.
+  constructor(options, index) {
     this.options = options;
+    this.name = `sluice-ws-scale-${index}`;
   }
 
   // Connects and initializes; resolves true, or false after counting the failure.
@@ -174,7 +177,7 @@ class Session {
       const answer = await this.request('initialize', {
         protocolVersion: '2025-11-25',
         capabilities: {},
-        clientInfo: { name: 'sluice-ws-scale', version: '1.0.0' },
+        clientInfo: { name: this.name, version: '1.0.0' },
       });
       if (!answer.result?.protocolVersion) throw new Error(`initialize: ${JSON.stringify(answer)}`);
       this.#ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
@@ -314,7 +317,7 @@ async function main() {
   const rssTimer = options.pid ? setInterval(sampleRss, 500) : null;
 
   // Open the sessions, at most openConcurrency handshakes at a time.
-  const sessions = Array.from({ length: options.sessions }, () => new Session(options));
+  const sessions = Array.from({ length: options.sessions }, (_, i) => new Session(options, i));
   const openStarted = performance.now();
   const opened = [];
   let next = 0;

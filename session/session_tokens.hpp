@@ -20,11 +20,12 @@ class SessionTokens {
   struct Session {
     std::string protocol_version;
     std::chrono::system_clock::time_point issued;
+    std::string client;  // who opened it (see SessionManager); empty in ids minted before
   };
 
   SessionTokens(TokenSigner signer, std::chrono::seconds max_age);
 
-  std::string mint(std::string_view protocol_version);
+  std::string mint(std::string_view protocol_version, std::string_view client = {});
   // The session if `id` is genuine, unexpired and not ended; nullopt otherwise.
   std::optional<Session> find(std::string_view id) const;
   // Ends the session; false if it was not a live session.

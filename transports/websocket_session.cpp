@@ -100,7 +100,8 @@ asio::awaitable<void> WebSocketSession::refuse(beast::tcp_stream stream, HttpRes
 }
 
 asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpRequest request,
-                                            WebSocketParams params, Handler handler) {
+                                            WebSocketParams params, Handler handler,
+                                            asio::cancellation_slot stop) {
   stream.expires_never();
   auto conn = std::make_shared<Connection>(std::move(stream), params);
   auto& ws = conn->ws;
@@ -114,6 +115,11 @@ asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpReques
   auto [accept_error] = co_await ws.async_accept(request, asio::as_tuple(asio::use_awaitable));
   if (accept_error) co_return;
 
+  if (stop.is_connected()) {
+    stop.assign([weak = std::weak_ptr<Connection>(conn)](asio::cancellation_type) {
+      if (auto c = weak.lock()) c->close(websocket::close_code::policy_error);
+    });
+  }
   Send send = [conn](std::string m) { return conn->send(std::move(m)); };
   const auto executor = co_await asio::this_coro::executor;
   beast::flat_buffer buffer;
@@ -160,6 +166,7 @@ asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpReques
         asio::detached);
     (void)cancel;
   }
+  if (stop.is_connected()) stop.clear();
   // The client went away or broke the protocol: cancel what still runs for it, then wait.
   conn->close(websocket::close_code::normal);
   while (conn->handlers > 0 || conn->writing) {

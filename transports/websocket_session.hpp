@@ -43,9 +43,11 @@ class WebSocketSession {
   static asio::awaitable<void> refuse(beast::tcp_stream stream, HttpResponse response);
 
   // Completes the upgrade on `stream` (echoing "mcp") and serves the connection until it
-  // closes; returns once every handler has finished.
+  // closes; returns once every handler has finished. Emitting `stop` (on the connection's
+  // executor) closes it with 1008, for a session the gateway ended.
   static asio::awaitable<void> run(beast::tcp_stream stream, HttpRequest request,
-                                   WebSocketParams params, Handler handler);
+                                   WebSocketParams params, Handler handler,
+                                   asio::cancellation_slot stop = {});
 };
 
 }  // namespace sluice::transports

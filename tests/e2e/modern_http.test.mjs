@@ -19,6 +19,8 @@ const TOOLS = [
   'query',
   'explain',
   'execute',
+  'set_context',
+  'get_context',
 ];
 const CLIENT_INFO = { name: 'sluice-e2e-modern', version: '1.0.0' };
 const ACCEPT = 'application/json, text/event-stream';

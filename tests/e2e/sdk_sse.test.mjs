@@ -48,7 +48,7 @@ describe('HTTP+SSE (2024-11-05)', () => {
     const tools = (await client.listTools()).tools.map((t) => t.name);
     assert.deepEqual(tools, [
       'list_databases', 'list_schemas', 'list_tables', 'describe_table', 'query', 'explain',
-      'execute',
+      'execute', 'set_context', 'get_context',
     ]);
     const result = await client.callTool({
       name: 'query',

@@ -26,6 +26,8 @@ const TOOLS = [
   'query',
   'explain',
   'execute',
+  'set_context',
+  'get_context',
 ];
 const VERSION = '2026-07-28';
 const MODERN_META = {

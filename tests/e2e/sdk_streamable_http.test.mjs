@@ -17,6 +17,8 @@ const TOOLS = [
   'query',
   'explain',
   'execute',
+  'set_context',
+  'get_context',
 ];
 
 function text(result) {

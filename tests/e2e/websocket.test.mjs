@@ -5,6 +5,9 @@
 // big → 1009), concurrent requests on one socket, cancellation with
 // notifications/cancelled and by closing the socket, and modern-era frames.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -23,6 +26,8 @@ const TOOLS = [
   'query',
   'explain',
   'execute',
+  'set_context',
+  'get_context',
 ];
 const MODERN_VERSION = '2026-07-28';
 const LEGACY_VERSION = '2025-11-25';
@@ -259,7 +264,10 @@ describe('MCP over WebSocket', () => {
 
   before(async () => {
     try {
-      await server.start();
+      // These tests drive one client far past the default per-client limits on purpose (2,000
+      // pipelined queries) to test the transport's own backpressure; the limits themselves
+      // are tested in the integration suite.
+      await server.start([], { SLUICE_RATE_LIMIT: '0', SLUICE_MAX_IN_FLIGHT: '0' });
       wsUrl = `ws://127.0.0.1:${server.port}/mcp`;
     } catch (error) {
       startup = error;
@@ -795,5 +803,68 @@ describe('MCP over WebSocket', () => {
       await Promise.all([1, 2, 3, 4].map((n) => next.quickQuery(n)));
       await next.close();
     });
+  });
+});
+
+// The session manager over a real transport: with one session allowed per client, a client's
+// second WebSocket evicts its first, which is closed with 1008; other clients keep theirs.
+describe('WebSocket sessions under the session manager', () => {
+  const server = new SluiceServer();
+  let wsUrl;
+  let startup = null;
+  let dir;
+
+  before(async () => {
+    try {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-e2e-sessions-'));
+      const config = path.join(dir, 'sluice.yaml');
+      await writeFile(config, 'sessions: {max_per_client: 1}\n');
+      await server.start(['--config', config]);
+      wsUrl = `ws://127.0.0.1:${server.port}/mcp`;
+    } catch (error) {
+      startup = error;
+    }
+  });
+
+  after(async () => {
+    await server.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const initialize = (socket, name) =>
+    socket.request('initialize', {
+      protocolVersion: LEGACY_VERSION,
+      capabilities: {},
+      clientInfo: { name, version: '1.0.0' },
+    });
+
+  test('a client over its session cap loses its oldest session; others are untouched', TEST_TIMEOUT, async () => {
+    if (startup) throw startup;
+    const first = await RawSocket.open(wsUrl);
+    const bystander = await RawSocket.open(wsUrl);
+    assert.equal((await initialize(first, 'capped-agent')).error, undefined);
+    assert.equal((await initialize(bystander, 'another-agent')).error, undefined);
+
+    const second = await RawSocket.open(wsUrl);
+    assert.equal((await initialize(second, 'capped-agent')).error, undefined);
+    let timer;
+    const gaveUp = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(null), REPLY_MS);
+    });
+    const closed = await Promise.race([first.closed, gaveUp]);
+    clearTimeout(timer);
+    assert.notEqual(closed, null, 'the evicted session was not closed');
+    assert.equal(closed.code, 1008, JSON.stringify(closed));
+
+    // The newer session and the other client's session still work.
+    for (const socket of [second, bystander]) {
+      const answer = await socket.request('tools/call', {
+        name: 'query',
+        arguments: { sql: 'SELECT 1 AS v' },
+      });
+      assert.deepEqual(answer.result?.structuredContent?.rows, [[1]], JSON.stringify(answer));
+    }
+    second.terminate();
+    bystander.terminate();
   });
 });

@@ -101,9 +101,9 @@ export class SluiceServer {
   }
 
   // Starts the server and waits until GET /healthz answers 200. `args` follow --listen
-  // and --demo-db. Throws, with the server's stderr, if it exits or is not ready in time;
-  // call stop() afterwards in either case.
-  async start(args = []) {
+  // and --demo-db; `env` adds SLUICE_* variables. Throws, with the server's stderr, if it
+  // exits or is not ready in time; call stop() afterwards in either case.
+  async start(args = [], extraEnv = {}) {
     const bin = sluiceBinary();
     this.#dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-e2e-'));
     tempDirs.add(this.#dir);
@@ -117,9 +117,12 @@ export class SluiceServer {
     ];
     // sluice rejects SLUICE_* variables it does not know (typos must not pass silently), and
     // the harness's own SLUICE_BIN is one of them.
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !key.startsWith('SLUICE_')),
-    );
+    const env = {
+      ...Object.fromEntries(
+        Object.entries(process.env).filter(([key]) => !key.startsWith('SLUICE_')),
+      ),
+      ...extraEnv,
+    };
     const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
     this.#child = child;
     children.add(child);

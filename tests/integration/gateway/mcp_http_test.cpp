@@ -14,6 +14,8 @@
 #include "gateway/mcp_engine.hpp"
 #include "gateway/mcp_http_endpoint.hpp"
 #include "pool/odbc_backend.hpp"
+#include "session/context_handles.hpp"
+#include "session/session_manager.hpp"
 #include "session/session_tokens.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/sqlite_file.hpp"
@@ -32,6 +34,7 @@ struct Reply {
   std::string content_type;
   std::string session_id;
   std::string body;
+  std::string retry_after;
   json message() const { return json::parse(body); }
 };
 
@@ -53,7 +56,8 @@ Reply post(std::uint16_t port, const std::string& body,
   http::response<http::string_body> res;
   http::read(stream, buffer, res);
   return {res.result_int(), std::string(res[http::field::content_type]),
-          std::string(res["Mcp-Session-Id"]), res.body()};
+          std::string(res["Mcp-Session-Id"]), res.body(),
+          std::string(res[http::field::retry_after])};
 }
 
 json modern_meta() {
@@ -70,13 +74,20 @@ std::vector<std::pair<std::string, std::string>> modern_headers(const std::strin
   return h;
 }
 
+// What the product adds in front of the tools: a multiplexer per source, context handles and
+// the session manager with per-client limits. Off by default, as the tools alone are tested.
+struct Production {
+  bool enabled = false;
+  session::ClientLimiterParams limits;
+};
+
 // A gateway with one source, serving on a free loopback port from a background thread.
 class Gateway {
  public:
   Gateway(const std::string& source, const std::string& dialect, std::string connection_string,
           gateway::QueryLimits limits, bool allow_writes = false,
-          std::chrono::milliseconds sse_keepalive = 15s)
-      : signer_(std::string(32, 'k')), sessions_(std::move(signer_), 1h) {
+          std::chrono::milliseconds sse_keepalive = 15s, Production production = {})
+      : signer_(std::string(32, 'k')), handles_(signer_, 1h), sessions_(std::move(signer_), 1h) {
     pool::PoolParams pp;
     pp.min_size = 1;
     pp.max_size = 3;
@@ -89,10 +100,21 @@ class Gateway {
     src.limits = limits;
     src.allow_writes = allow_writes;
     src.pool->start();
+    if (production.enabled) {
+      src.mux = std::make_unique<pool::Multiplexer>(io_.get_executor(), *src.pool, *src.dialect,
+                                                    pool::MultiplexerParams{});
+    }
     sources_.push_back(std::move(src));
-    tools_ = std::make_unique<gateway::DatabaseTools>(sources_);
-    engine_ = std::make_unique<gateway::McpEngine>(
-        *tools_, sessions_, gateway::McpEngine::Params{"sluice", "test", ""});
+    gateway::McpEngine::Params params{"sluice", "test", ""};
+    if (production.enabled) {
+      tools_ = std::make_unique<gateway::DatabaseTools>(sources_, &handles_);
+      manager_ = std::make_unique<session::SessionManager>(
+          io_.get_executor(), session::SessionManagerParams{{}, production.limits}, sessions_);
+      params.manager = manager_.get();
+    } else {
+      tools_ = std::make_unique<gateway::DatabaseTools>(sources_);
+    }
+    engine_ = std::make_unique<gateway::McpEngine>(*tools_, sessions_, params);
     gateway::McpHttpEndpoint::Params ep;
     ep.sse_keepalive = sse_keepalive;
     endpoint_ = std::make_unique<gateway::McpHttpEndpoint>(*engine_, sessions_, ep);
@@ -151,7 +173,9 @@ class Gateway {
   pool::BlockingPool workers_{4};
   pool::Watchdog watchdog_;
   session::TokenSigner signer_;
+  session::ContextHandles handles_;
   session::SessionTokens sessions_;
+  std::unique_ptr<session::SessionManager> manager_;
   std::vector<gateway::Source> sources_;
   std::unique_ptr<gateway::DatabaseTools> tools_;
   std::unique_ptr<gateway::McpEngine> engine_;
@@ -456,6 +480,133 @@ TEST(SqliteGatewayTest, EveryToolWorksOverHttp) {
     EXPECT_EQ(slow.at("isError"), true);
     EXPECT_NE(slow["content"][0]["text"].get<std::string>().find("deadline"), std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+// --- Database contexts and per-client limits (the production stack) -----------------------
+
+class PostgresContextTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    PgCluster::shared().psql(
+        "DROP SCHEMA IF EXISTS ctx_a CASCADE; DROP SCHEMA IF EXISTS ctx_b CASCADE;"
+        "CREATE SCHEMA ctx_a; CREATE SCHEMA ctx_b;"
+        "CREATE TABLE ctx_a.marker (v text); INSERT INTO ctx_a.marker VALUES ('a');"
+        "CREATE TABLE ctx_b.marker (v text); INSERT INTO ctx_b.marker VALUES ('b');");
+  }
+  static Production production(session::ClientLimiterParams limits = {}) {
+    Production p;
+    p.enabled = true;
+    p.limits = std::move(limits);
+    return p;
+  }
+  static gateway::QueryLimits limits() { return {}; }
+
+  // A modern tools/call from client `name`; the whole reply.
+  static Reply modern_call(std::uint16_t port, const std::string& name, const std::string& tool,
+                           json args, int id = 1) {
+    json meta = modern_meta();
+    meta["io.modelcontextprotocol/clientInfo"]["name"] = name;
+    const json req = {
+        {"jsonrpc", "2.0"},
+        {"id", id},
+        {"method", "tools/call"},
+        {"params", {{"name", tool}, {"arguments", std::move(args)}, {"_meta", meta}}}};
+    return post(port, req.dump(), modern_headers("tools/call", tool));
+  }
+};
+
+const char* kMarker = "SELECT v, current_schema() AS s FROM marker";
+
+TEST_F(PostgresContextTest, SessionsKeepTheirOwnContext) {
+  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits(),
+             false, 15s, production());
+  const std::string a = gw.initialize();
+  const std::string b = gw.initialize();
+  const json set_a = gw.call(a, "set_context", {{"schema", "ctx_a"}});
+  ASSERT_EQ(set_a.at("isError"), false) << set_a.dump();
+  EXPECT_EQ(set_a["structuredContent"]["context"]["schema"], "ctx_a");
+  EXPECT_EQ(set_a["structuredContent"]["sessionDefault"], true);
+  gw.call(b, "set_context", {{"schema", "ctx_b"}});
+  // Interleaved on a three-connection pool: each session always sees its own schema.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(column(gw.call(a, "query", {{"sql", kMarker}}), "v"), std::vector<std::string>{"a"});
+    EXPECT_EQ(column(gw.call(b, "query", {{"sql", kMarker}}), "v"), std::vector<std::string>{"b"});
+  }
+  // A call's own argument wins over the session's default, for that call only.
+  EXPECT_EQ(column(gw.call(a, "query", {{"sql", kMarker}, {"schema", "ctx_b"}}), "v"),
+            std::vector<std::string>{"b"});
+  const json got = gw.call(a, "get_context", json::object());
+  EXPECT_EQ(got["structuredContent"]["context"]["schema"], "ctx_a") << got.dump();
+  EXPECT_EQ(column(gw.call(a, "query", {{"sql", kMarker}}), "s"),
+            std::vector<std::string>{"ctx_a"});
+  // Metadata tools look in the session's schema by default.
+  EXPECT_EQ(column(gw.call(a, "list_tables", json::object()), "name"),
+            std::vector<std::string>{"marker"});
+}
+
+TEST_F(PostgresContextTest, StatelessClientsCarryASignedHandle) {
+  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits(),
+             false, 15s, production());
+  const Reply set = modern_call(gw.port(), "alice", "set_context", {{"schema", "ctx_b"}});
+  const json result = set.message()["result"];
+  ASSERT_EQ(result.at("isError"), false) << set.body;
+  EXPECT_EQ(result["structuredContent"]["sessionDefault"], false) << "stateless: no session";
+  const std::string handle = result["structuredContent"]["handle"];
+
+  const Reply used =
+      modern_call(gw.port(), "alice", "query", {{"sql", kMarker}, {"context", handle}});
+  EXPECT_EQ(column(used.message()["result"], "v"), std::vector<std::string>{"b"}) << used.body;
+
+  // Without the handle nothing is remembered: public has no marker table.
+  const Reply plain = modern_call(gw.port(), "alice", "query", {{"sql", kMarker}});
+  EXPECT_EQ(plain.message()["result"]["isError"], true) << plain.body;
+
+  std::string forged = handle;
+  forged[forged.size() / 3] = forged[forged.size() / 3] == 'A' ? 'B' : 'A';
+  const json refused =
+      modern_call(gw.port(), "alice", "query", {{"sql", kMarker}, {"context", forged}})
+          .message()["result"];
+  EXPECT_EQ(refused["isError"], true);
+  EXPECT_NE(refused["content"][0]["text"].get<std::string>().find("not valid"), std::string::npos)
+      << refused.dump();
+
+  const json stolen =
+      modern_call(gw.port(), "mallory", "query", {{"sql", kMarker}, {"context", handle}})
+          .message()["result"];
+  EXPECT_EQ(stolen["isError"], true);
+  EXPECT_NE(stolen["content"][0]["text"].get<std::string>().find("another client"),
+            std::string::npos)
+      << stolen.dump();
+}
+
+TEST_F(PostgresContextTest, OverTheRateLimitIs429WithRetryAfterAndOthersAreServed) {
+  session::ClientLimiterParams limits;
+  limits.defaults.rate_per_second = 0.5;  // one token every 2 s
+  limits.defaults.burst = 2;
+  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(),
+             PostgresContextTest::limits(), false, 15s, production(limits));
+  const json args = {{"sql", "SELECT 1 AS one"}};
+  EXPECT_EQ(modern_call(gw.port(), "busy", "query", args).status, 200u);
+  EXPECT_EQ(modern_call(gw.port(), "busy", "query", args).status, 200u);
+  const Reply limited = modern_call(gw.port(), "busy", "query", args, 3);
+  EXPECT_EQ(limited.status, 429u) << limited.body;
+  EXPECT_FALSE(limited.retry_after.empty());
+  EXPECT_GE(std::stoi(limited.retry_after.empty() ? "0" : limited.retry_after), 1);
+  const json error = limited.message();
+  EXPECT_EQ(error["id"], 3);
+  EXPECT_EQ(error["error"]["code"], -32029);
+  EXPECT_EQ(error["error"]["data"]["reason"], "rate_limited");
+  EXPECT_GT(error["error"]["data"]["retryAfterMs"].get<int>(), 0);
+  // Another client has its own bucket.
+  const Reply other = modern_call(gw.port(), "calm", "query", args);
+  EXPECT_EQ(other.status, 200u) << other.body;
+  EXPECT_EQ(other.message()["result"]["isError"], false);
 }
 
 }  // namespace

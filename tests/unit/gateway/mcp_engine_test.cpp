@@ -491,7 +491,7 @@ TEST_F(McpEngineTest, ModernRequestsIgnoreSessionIds) {
   ctx.session_id = "forged-or-expired";
   ctx.cancel_scope = *ctx.session_id;
   const Outcome o = handle(modern_request(1, "tools/list"), ctx);
-  EXPECT_EQ(result_of(o, 1)["tools"].size(), 7u);
+  EXPECT_EQ(result_of(o, 1)["tools"].size(), 9u);
   EXPECT_FALSE(o.session_id);
 }
 
@@ -575,7 +575,8 @@ TEST_F(McpEngineTest, ModernToolsListHasCachingHintsAndTheToolsInFixedOrder) {
     EXPECT_EQ(t["annotations"]["readOnlyHint"], t["name"] != "execute") << t["name"];
   }
   EXPECT_EQ(names, (std::vector<std::string>{"list_databases", "list_schemas", "list_tables",
-                                             "describe_table", "query", "explain", "execute"}));
+                                             "describe_table", "query", "explain", "execute",
+                                             "set_context", "get_context"}));
   EXPECT_EQ(r["tools"][4]["inputSchema"]["required"], json::array({"sql"}));
   EXPECT_EQ(r["tools"][0]["inputSchema"]["properties"]["source"]["enum"],
             json::array({"main", "other"}));
@@ -839,7 +840,7 @@ TEST_F(McpEngineTest, BatchesAreAcceptedInsideA20250326Session) {
   EXPECT_EQ(j[0]["id"], 1);
   EXPECT_EQ(j[0]["result"], json::object());
   EXPECT_EQ(j[1]["id"], 2);
-  EXPECT_EQ(j[1]["result"]["tools"].size(), 7u);
+  EXPECT_EQ(j[1]["result"]["tools"].size(), 9u);
   const std::string only_notifications = "[" + notification("notifications/initialized") + "]";
   EXPECT_EQ(handle(only_notifications, legacy_http(session, "2025-03-26")).http_status, 202u);
 }
@@ -848,7 +849,7 @@ TEST_F(McpEngineTest, SessionIdOpensLegacyRequests) {
   const std::string session = open_session();
   const Outcome o = handle(request(2, "tools/list"), legacy_http(session));
   const json r = result_of(o, 2);
-  EXPECT_EQ(r["tools"].size(), 7u);
+  EXPECT_EQ(r["tools"].size(), 9u);
   EXPECT_FALSE(r.contains("ttlMs")) << "caching hints are modern-only";
   EXPECT_FALSE(r.contains("resultType"));
   EXPECT_FALSE(o.modern);
@@ -920,9 +921,9 @@ TEST_F(McpEngineTest, PingAnswersEmptyAndUndeclaredLoggingIsMethodNotFound) {
   const std::string session = open_session();
   EXPECT_EQ(result_of(handle(request(1, "ping"), legacy_http(session)), 1), json::object());
   // The database tools send no log messages, so `logging` is not declared nor served.
-  EXPECT_TRUE(is_error(
-      handle(request(2, "logging/setLevel", {{"level", "info"}}), legacy_http(session)), 200,
-      -32601, 2));
+  EXPECT_TRUE(
+      is_error(handle(request(2, "logging/setLevel", {{"level", "info"}}), legacy_http(session)),
+               200, -32601, 2));
 }
 
 TEST_F(McpEngineTest, InitializedNotificationIs202WithEmptyBody) {
@@ -969,7 +970,7 @@ TEST_F(McpEngineTest, StdioInitializeRecordsTheVersionAndOpensTheSession) {
   EXPECT_EQ(state.protocol_version, "2025-03-26");
   EXPECT_EQ(handle(notification("notifications/initialized"), stdio(state)).http_status, 202u);
   const json tools = result_of(handle(request(2, "tools/list"), stdio(state)), 2);
-  EXPECT_EQ(tools["tools"].size(), 7u);
+  EXPECT_EQ(tools["tools"].size(), 9u);
   const json call = result_of(handle(request(3, "tools/call", kQuery), stdio(state)), 3);
   EXPECT_EQ(call["isError"], false);
   EXPECT_FALSE(call.contains("structuredContent")) << "negotiated 2025-03-26";
