@@ -905,7 +905,28 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
     }
   }
 
-  ToolCall call{args, *capabilities, request, pool::Deadline::max(), std::nullopt, {}, {}, {}, {}};
+  ToolCall call{args, *capabilities, request, pool::Deadline::max(), std::nullopt, {}, {}, {},
+                {},   nullptr,       {}};
+  // A retry after input_required: the answers, and the state, whose signature must hold.
+  if (modern) {
+    if (auto in = req.params.find("inputResponses"); in != req.params.end() && !in->is_null()) {
+      if (!in->is_object()) throw ToolRequestError("params.inputResponses must be an object");
+      call.input_responses = &*in;
+    }
+    if (auto st = req.params.find("requestState"); st != req.params.end() && !st->is_null()) {
+      std::optional<std::string> state;
+      if (st->is_string() && params_.state_signer != nullptr) {
+        state = params_.state_signer->verify(st->get<std::string>());
+      }
+      const std::string prefix = "r1\x1f" + request.client + '\x1f' + request.tool + '\x1f';
+      if (!state || !state->starts_with(prefix)) {
+        throw ToolRequestError(
+            "params.requestState was not issued by this server for this client and tool, or "
+            "was altered; start again without it");
+      }
+      call.request_state = state->substr(prefix.size());
+    }
+  }
   // The session's default database context: per connection, or per legacy HTTP session on
   // this replica. Stateless requests carry theirs as a context handle instead.
   if (ctx.connection != nullptr && !modern) {
@@ -1021,6 +1042,27 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
             .count());
   }
 
+  if (!r.input_requests.empty()) {
+    // The tool needs the client's input first (2026-07-28 only: older clients get an error).
+    if (!modern || params_.state_signer == nullptr) {
+      r = ToolResult{};
+      r.is_error = true;
+      r.text =
+          "This tool needs input from the client, which only the 2026-07-28 revision can "
+          "give (input_required results).";
+    } else {
+      std::string out =
+          "{\"jsonrpc\":\"2.0\",\"id\":" + req.id +
+          ",\"result\":{\"resultType\":\"input_required\",\"inputRequests\":" + r.input_requests;
+      if (!r.request_state.empty()) {
+        out += ",\"requestState\":";
+        JsonWriter(out).string(params_.state_signer->sign("r1\x1f" + request.client + '\x1f' +
+                                                          request.tool + '\x1f' + r.request_state));
+      }
+      out += ",\"_meta\":{\"io.modelcontextprotocol/serverInfo\":" + server_info_ + "}}}";
+      co_return Outcome{200, std::move(out), std::nullopt, modern, std::nullopt};
+    }
+  }
   std::string out = "{\"jsonrpc\":\"2.0\",\"id\":" + req.id + ",\"result\":{\"content\":";
   out.reserve(out.size() + r.structured.size() + r.text.size() + r.content.size() + 256);
   if (r.content.empty()) {

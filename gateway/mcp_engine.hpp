@@ -87,6 +87,8 @@ class McpEngine {
     bool logging = false;
     // Tracks sessions and admits tool calls through per-client limits; none: no limits.
     session::SessionManager* manager = nullptr;
+    // Signs the requestState of input_required results; none: tools cannot ask for input.
+    const session::TokenSigner* state_signer = nullptr;
   };
 
   static constexpr std::string_view kModernVersion = "2026-07-28";

@@ -29,6 +29,12 @@ struct ToolResult {
   std::string text;        // plain text, sent as one text block (the engine escapes it)
   std::string content;     // a JSON array of content blocks; when set, replaces `text`
   bool is_error = false;
+  // 2026-07-28 multi-round-trip requests: instead of a result, what the tool needs from the
+  // client first (a JSON object of named requests: {"key":{"method":..,"params":..}}), and
+  // the state to get back with the answers. The engine signs the state, so a client cannot
+  // alter it, and hands it back verified in ToolCall::request_state on the retry.
+  std::string input_requests;
+  std::string request_state;
 };
 
 // A request whose parameters are malformed (unknown tool, prompt or cursor, arguments not an
@@ -80,6 +86,10 @@ struct ToolCall {
   // elicitation/create, roots/list). Set only where the era and transport allow
   // server-to-client requests (legacy sessions and connections). Throws ClientRequestError.
   std::function<asio::awaitable<nlohmann::json>(std::string method, nlohmann::json params)> ask;
+  // A retry after input_required (2026-07-28): the client's answers, keyed as requested
+  // (null on a first call), and the state the tool returned, verified (empty if none).
+  const nlohmann::json* input_responses = nullptr;
+  std::string request_state;
 };
 
 class ToolProvider {

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   try {
     conformance::Fixtures fixtures(fixtures_file);
     session::SessionTokens sessions(session::TokenSigner::random(), std::chrono::hours(1));
+    const session::TokenSigner state_signer = session::TokenSigner::random();
     gateway::McpEngine::Params params;
     params.name = "sluice-conformance-fixtures";
     params.version = "1.0.0";
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     params.prompts = &fixtures;
     params.completions = &fixtures;
     params.logging = true;
+    params.state_signer = &state_signer;
     gateway::McpEngine engine(fixtures, sessions, params);
 
     asio::io_context io(1);

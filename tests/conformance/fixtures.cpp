@@ -71,6 +71,45 @@ json definition(json entry, std::initializer_list<const char*> private_keys) {
   return entry;
 }
 
+// The client capability a server-to-client method needs.
+std::string capability_of(const std::string& method) {
+  if (method == "elicitation/create") return "elicitation";
+  if (method == "sampling/createMessage") return "sampling";
+  if (method == "roots/list") return "roots";
+  return {};
+}
+
+// Whether `answer` has the shape of a result of `method`; when it does, adds what later text
+// may name as {key.field} to `vars`.
+bool take_answer(const std::string& key, const std::string& method, const json& answer,
+                 json& vars) {
+  if (!answer.is_object()) return false;
+  if (method == "elicitation/create") {
+    auto action = answer.find("action");
+    if (action == answer.end() || !action->is_string()) return false;
+    vars[key + ".action"] = *action;
+    if (*action == "accept") {
+      auto content = answer.find("content");
+      if (content == answer.end() || !content->is_object()) return false;
+      for (const auto& [field, value] : content->items()) vars[key + "." + field] = value;
+    }
+    return true;
+  }
+  if (method == "sampling/createMessage") {
+    auto content = answer.find("content");
+    if (content == answer.end() || !content->is_object()) return false;
+    vars[key + ".text"] = content->value("text", "");
+    return true;
+  }
+  if (method == "roots/list") {
+    auto roots = answer.find("roots");
+    if (roots == answer.end() || !roots->is_array()) return false;
+    vars[key + ".roots"] = roots->size();
+    return true;
+  }
+  return true;
+}
+
 asio::awaitable<void> pause(std::chrono::milliseconds d) {
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor, d);
@@ -85,8 +124,8 @@ Fixtures::Fixtures(const std::filesystem::path& file) {
   doc_ = json::parse(in);
   json tools = json::array();
   for (const auto& t : doc_.at("tools")) {
-    tools.push_back(definition(
-        t, {"content", "isError", "log", "progress", "total", "ask", "reply", "requires"}));
+    tools.push_back(definition(t, {"content", "isError", "log", "progress", "total", "ask", "reply",
+                                   "requires", "rounds"}));
   }
   tool_definitions_ = tools.dump();
   resource_list_ = doc_.at("resources").dump();
@@ -150,6 +189,9 @@ asio::awaitable<gateway::ToolResult> Fixtures::call(std::string name, gateway::T
   }
 
   gateway::ToolResult result;
+  if (auto rounds = tool->find("rounds"); rounds != tool->end()) {
+    co_return input_round(*tool, call);
+  }
   if (auto ask = tool->find("ask"); ask != tool->end()) {
     if (!call.ask) {
       result.is_error = true;
@@ -181,6 +223,57 @@ asio::awaitable<gateway::ToolResult> Fixtures::call(std::string name, gateway::T
   result.content = tool->at("content").dump();
   result.is_error = tool->value("isError", false);
   co_return result;
+}
+
+// Multi-round-trip input (2026-07-28): "rounds" lists what each round asks of the client.
+// The state names the round awaiting answers; a round is done when every request it made
+// was answered in the right shape, otherwise it is asked again. Requests the client has no
+// capability for are left out. After the last round the tool answers with its content, in
+// which {key.field} names an answer.
+gateway::ToolResult Fixtures::input_round(const json& tool, const gateway::ToolCall& call) const {
+  const json& rounds = tool.at("rounds");
+  std::size_t round = 0;
+  if (call.request_state.starts_with("round=")) {
+    round = static_cast<std::size_t>(std::stoul(call.request_state.substr(6)));
+  }
+  json vars = json::object();
+  auto requests_of = [&](std::size_t r) {
+    json requests = json::object();
+    for (const auto& [key, request] : rounds.at(r).items()) {
+      const std::string cap = capability_of(request.at("method").get<std::string>());
+      if (!cap.empty() && !call.client_capabilities.contains(cap)) continue;
+      requests[key] = request;
+    }
+    return requests;
+  };
+  if (round < rounds.size() && call.input_responses != nullptr) {
+    bool answered = true;
+    const json requests = requests_of(round);
+    for (const auto& [key, request] : requests.items()) {
+      auto answer = call.input_responses->find(key);
+      if (answer == call.input_responses->end() ||
+          !take_answer(key, request.at("method").get<std::string>(), *answer, vars)) {
+        answered = false;
+      }
+    }
+    if (answered) ++round;  // extra, unrequested answers are ignored
+  }
+  gateway::ToolResult result;
+  if (round < rounds.size()) {
+    const json requests = requests_of(round);
+    if (requests.empty()) {
+      result.is_error = true;
+      result.text =
+          "This tool needs a client capability the request does not declare "
+          "(elicitation, sampling or roots).";
+      return result;
+    }
+    result.input_requests = requests.dump();
+    result.request_state = "round=" + std::to_string(round);
+    return result;
+  }
+  result.content = substitute(tool.at("content"), vars).dump();
+  return result;
 }
 
 asio::awaitable<std::optional<std::string>> Fixtures::read(std::string uri) {

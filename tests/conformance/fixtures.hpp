@@ -20,6 +20,7 @@ namespace sluice::conformance {
 //   "log": [messages]            sent as info log messages, 50 ms apart
 //   "progress": [n...], "total"  reported as progress, 50 ms apart
 //   "ask": {method, params}      sent to the client; "reply" prefixes the tool's text answer
+//   "rounds": [{key: request}]   2026-07-28 input_required rounds (see input_round())
 //   "content": [...], "isError"  the result otherwise
 //   "requires": {...}            client capabilities the tool needs
 // Strings in "ask" params, prompt messages and template contents may name arguments as
@@ -52,6 +53,7 @@ class Fixtures final : public gateway::ToolProvider,
 
  private:
   const nlohmann::json* find(const nlohmann::json& list, std::string_view name) const;
+  gateway::ToolResult input_round(const nlohmann::json& tool, const gateway::ToolCall& call) const;
 
   nlohmann::json doc_;
   std::string tool_definitions_;

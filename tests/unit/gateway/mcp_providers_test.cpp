@@ -30,12 +30,13 @@ class TestTools final : public ToolProvider {
                                    {{"name", "ask"}, {"description", "asks the client"}},
                                    {{"name", "needs_sampling"}, {"description", "needs sampling"}},
                                    {{"name", "logs"}, {"description", "logs at two levels"}},
+                                   {{"name", "needs_input"}, {"description", "asks first"}},
                                })
                        .dump();
   }
   const std::string& definitions() const noexcept override { return definitions_; }
   bool has(std::string_view name) const noexcept override {
-    return name == "ask" || name == "needs_sampling" || name == "logs";
+    return name == "ask" || name == "needs_sampling" || name == "logs" || name == "needs_input";
   }
   const json* required_capabilities(std::string_view name) const noexcept override {
     return name == "needs_sampling" ? &sampling_ : nullptr;
@@ -57,6 +58,15 @@ class TestTools final : public ToolProvider {
       } catch (const ClientRequestError& e) {
         r.is_error = true;
         r.text = e.what();
+      }
+      co_return r;
+    }
+    if (name == "needs_input") {
+      if (call.input_responses != nullptr && call.input_responses->contains("x")) {
+        r.text = "got " + (*call.input_responses)["x"].dump() + " with state " + call.request_state;
+      } else {
+        r.input_requests = R"({"x":{"method":"roots/list","params":{}}})";
+        r.request_state = "step-1";
       }
       co_return r;
     }
@@ -109,6 +119,7 @@ class McpProvidersTest : public ::testing::Test {
     p.version = "1";
     p.resources = &resources_;
     p.logging = true;
+    p.state_signer = &state_signer_;
     return p;
   }
 
@@ -178,7 +189,8 @@ class McpProvidersTest : public ::testing::Test {
   static std::string modern_request(const json& id, const std::string& method, json params,
                                     json capabilities = json::object(), json extra_meta = {}) {
     json meta = {{"io.modelcontextprotocol/protocolVersion", kModern},
-                 {"io.modelcontextprotocol/clientCapabilities", std::move(capabilities)}};
+                 {"io.modelcontextprotocol/clientCapabilities", std::move(capabilities)},
+                 {"io.modelcontextprotocol/clientInfo", {{"name", "alice"}, {"version", "1"}}}};
     if (extra_meta.is_object()) meta.update(extra_meta);
     params["_meta"] = meta;
     return request(id, method, std::move(params));
@@ -206,6 +218,7 @@ class McpProvidersTest : public ::testing::Test {
   }
 
   asio::io_context io_;
+  session::TokenSigner state_signer_{std::string(32, 's')};
   TestTools tools_;
   TestResources resources_;
   session::SessionTokens sessions_;
@@ -368,6 +381,54 @@ TEST_F(McpProvidersTest, ResourcesInBothEras) {
   EXPECT_TRUE(discover.contains("resources"));
   EXPECT_TRUE(discover.contains("logging"));
   EXPECT_FALSE(discover.contains("prompts"));
+}
+
+TEST_F(McpProvidersTest, InputRequiredRoundTripsASignedStateBoundToClientAndTool) {
+  const json first = json::parse(handle(modern_request(1, "tools/call", {{"name", "needs_input"}}),
+                                        modern("tools/call", "needs_input"))
+                                     .body)["result"];
+  ASSERT_EQ(first["resultType"], "input_required") << first.dump();
+  EXPECT_EQ(first["inputRequests"]["x"]["method"], "roots/list");
+  ASSERT_TRUE(first["requestState"].is_string());
+  EXPECT_FALSE(first.contains("content")) << "an input_required result is not a tool result";
+  const std::string state = first["requestState"];
+  EXPECT_EQ(state.find("step-1"), std::string::npos) << "the state is opaque to the client";
+
+  const json answer = {{"x", {{"roots", json::array()}}}};
+  const json done = json::parse(
+      handle(modern_request(
+                 2, "tools/call",
+                 {{"name", "needs_input"}, {"inputResponses", answer}, {"requestState", state}}),
+             modern("tools/call", "needs_input"))
+          .body)["result"];
+  EXPECT_EQ(done["resultType"], "complete");
+  EXPECT_EQ(done["content"][0]["text"], R"(got {"roots":[]} with state step-1)");
+
+  std::string altered = state;
+  altered[altered.size() / 2] = altered[altered.size() / 2] == 'A' ? 'B' : 'A';
+  const json tampered = json::parse(
+      handle(modern_request(
+                 3, "tools/call",
+                 {{"name", "needs_input"}, {"inputResponses", answer}, {"requestState", altered}}),
+             modern("tools/call", "needs_input"))
+          .body);
+  EXPECT_EQ(tampered["error"]["code"], -32602) << tampered.dump();
+
+  // The same state presented by another client is refused too.
+  json params = {{"name", "needs_input"}, {"inputResponses", answer}, {"requestState", state}};
+  json request = json::parse(modern_request(4, "tools/call", params));
+  request["params"]["_meta"]["io.modelcontextprotocol/clientInfo"]["name"] = "mallory";
+  const json borrowed =
+      json::parse(handle(request.dump(), modern("tools/call", "needs_input")).body);
+  EXPECT_EQ(borrowed["error"]["code"], -32602) << borrowed.dump();
+}
+
+TEST_F(McpProvidersTest, LegacyClientsGetAToolErrorInsteadOfInputRequired) {
+  const std::string session = open_session();
+  const json r = json::parse(
+      handle(request(1, "tools/call", {{"name", "needs_input"}}), legacy(session)).body)["result"];
+  EXPECT_EQ(r["isError"], true) << r.dump();
+  EXPECT_FALSE(r.contains("inputRequests"));
 }
 
 }  // namespace
