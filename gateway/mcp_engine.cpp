@@ -905,8 +905,7 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
     }
   }
 
-  ToolCall call{args, *capabilities, request, pool::Deadline::max(), std::nullopt, {}, {}, {},
-                {},   nullptr,       {}};
+  ToolCall call{.arguments = args, .client_capabilities = *capabilities, .request = request};
   // A retry after input_required: the answers, and the state, whose signature must hold.
   if (modern) {
     if (auto in = req.params.find("inputResponses"); in != req.params.end() && !in->is_null()) {

@@ -76,20 +76,20 @@ struct ToolCall {
   pool::Deadline deadline = pool::Deadline::max();
   // The session's default context (legacy sessions and connections; nullopt when stateless
   // or never set), and how to change it (empty when stateless).
-  std::optional<session::ContextHandles::Context> session_context;
-  std::function<void(session::ContextHandles::Context)> set_session_context;
+  std::optional<session::ContextHandles::Context> session_context{};
+  std::function<void(session::ContextHandles::Context)> set_session_context{};
   // Reports progress when the client asked for it (a progressToken). Any thread.
-  std::function<void(double progress, std::optional<double> total, std::string message)> progress;
+  std::function<void(double progress, std::optional<double> total, std::string message)> progress{};
   // Sends a log message when the client's level lets it through. Any thread.
-  std::function<void(LogLevel level, nlohmann::json data)> log;
+  std::function<void(LogLevel level, nlohmann::json data)> log{};
   // Sends a request to the client and awaits its result (sampling/createMessage,
   // elicitation/create, roots/list). Set only where the era and transport allow
   // server-to-client requests (legacy sessions and connections). Throws ClientRequestError.
-  std::function<asio::awaitable<nlohmann::json>(std::string method, nlohmann::json params)> ask;
+  std::function<asio::awaitable<nlohmann::json>(std::string method, nlohmann::json params)> ask{};
   // A retry after input_required (2026-07-28): the client's answers, keyed as requested
   // (null on a first call), and the state the tool returned, verified (empty if none).
   const nlohmann::json* input_responses = nullptr;
-  std::string request_state;
+  std::string request_state{};
 };
 
 class ToolProvider {
