@@ -1,6 +1,31 @@
 #include "pool/odbc_async_connection.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 namespace sluice::pool {
+namespace {
+
+// Cancels one run of a statement on the watchdog thread, and again after a growing pause
+// while the driver keeps running it: a cancel that reaches the driver just before the
+// statement really starts is lost (sqlite3_interrupt with no statement running, a
+// PostgreSQL cancel request before the query arrives).
+struct CancelRun {
+  Watchdog* watchdog;
+  std::shared_ptr<StatementCancel> target;
+  std::uint64_t run;
+  CancelReason why;
+  std::chrono::milliseconds pause{20};
+
+  void operator()() const {
+    if (!target->cancel(why, run)) return;
+    CancelRun again = *this;
+    again.pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+    watchdog->arm(Watchdog::Clock::now() + pause, std::move(again));
+  }
+};
+
+}  // namespace
 
 OdbcAsyncConnection::OdbcAsyncConnection(std::unique_ptr<OdbcConnection> conn,
                                          BlockingPool& workers, Watchdog& watchdog)
@@ -19,14 +44,18 @@ OdbcAsyncConnection::~OdbcAsyncConnection() {
 asio::awaitable<ExecResult> OdbcAsyncConnection::execute(Statement stmt, RowSink& sink,
                                                          Deadline deadline) {
   OdbcStatement* s = stmt_.get();
-  const std::uint64_t timer = watchdog_.arm(deadline, [s] { s->cancel(CancelReason::deadline); });
+  const std::uint64_t run = s->canceller()->open();
+  const std::uint64_t timer =
+      watchdog_.arm(deadline, CancelRun{&watchdog_, s->canceller(), run, CancelReason::deadline});
   struct Disarm {
     Watchdog& w;
     std::uint64_t id;
     ~Disarm() { w.disarm(id); }
   } disarm{watchdog_, timer};
   auto work = [s, &stmt, &sink, deadline] { return s->execute(stmt, sink, deadline); };
-  auto on_cancel = [this, s] { watchdog_.run_soon([s] { s->cancel(CancelReason::caller); }); };
+  auto on_cancel = [this, target = s->canceller(), run] {
+    watchdog_.run_soon(CancelRun{&watchdog_, target, run, CancelReason::caller});
+  };
   try {
     co_return co_await run_blocking(workers_.executor(), std::move(work), std::move(on_cancel));
   } catch (const DbError& e) {

@@ -197,6 +197,7 @@ OdbcStatement::OdbcStatement(OdbcConnection& conn) : conn_(conn) {
   odbc_check(SQLAllocHandle(SQL_HANDLE_STMT, conn_.native(), &h), SQL_HANDLE_DBC, conn_.native(),
              conn_.source());
   stmt_ = OdbcHandle<SQL_HANDLE_STMT>(h);
+  cancel_ = std::make_shared<StatementCancel>(stmt_.get());
   SQLUINTEGER ext = 0;
   if (SQL_SUCCEEDED(
           SQLGetInfo(conn_.native(), SQL_GETDATA_EXTENSIONS, &ext, sizeof ext, nullptr))) {
@@ -205,22 +206,38 @@ OdbcStatement::OdbcStatement(OdbcConnection& conn) : conn_(conn) {
   }
 }
 
-void OdbcStatement::cancel(CancelReason why) noexcept {
-  std::lock_guard lock(cancel_mutex_);
-  if (!executing_) return;
-  CancelReason expected = CancelReason::none;
-  if (cancelled_.compare_exchange_strong(expected, why)) SQLCancel(stmt_.get());
+OdbcStatement::~OdbcStatement() { cancel_->detach(); }
+
+std::uint64_t StatementCancel::open() noexcept {
+  std::lock_guard lock(mutex_);
+  why_.store(CancelReason::none, std::memory_order_release);
+  return ++run_;
 }
 
-void OdbcStatement::begin() {
-  std::lock_guard lock(cancel_mutex_);
-  executing_ = true;
-  cancelled_.store(CancelReason::none);
-  suspect_ = false;
+bool StatementCancel::cancel(CancelReason why, std::uint64_t run) noexcept {
+  std::lock_guard lock(mutex_);
+  if (run != run_ || stmt_ == SQL_NULL_HSTMT) return false;
+  CancelReason none = CancelReason::none;
+  why_.compare_exchange_strong(none, why, std::memory_order_acq_rel);
+  if (executing_) SQLCancel(stmt_);
+  return executing_;
 }
 
-void OdbcStatement::end() noexcept {
-  std::lock_guard lock(cancel_mutex_);
+CancelReason StatementCancel::enter() noexcept {
+  std::lock_guard lock(mutex_);
+  const CancelReason why = why_.load(std::memory_order_acquire);
+  executing_ = why == CancelReason::none;
+  return why;
+}
+
+void StatementCancel::leave() noexcept {
+  std::lock_guard lock(mutex_);
+  executing_ = false;
+}
+
+void StatementCancel::detach() noexcept {
+  std::lock_guard lock(mutex_);
+  stmt_ = SQL_NULL_HSTMT;
   executing_ = false;
 }
 
@@ -234,7 +251,7 @@ void OdbcStatement::fail(SQLRETURN rc) {
   Diagnostic d = read_diagnostic(SQL_HANDLE_STMT, stmt_.get());
   if (rc == SQL_INVALID_HANDLE && d.message.empty()) d.message = "invalid ODBC statement handle";
   errc kind = classify_sqlstate(d.sqlstate);
-  const CancelReason why = cancelled_.load();
+  const CancelReason why = cancel_->reason();
   if (why != CancelReason::none && kind != errc::connection_lost) {
     // The driver may report a cancel as 57014, HY008 or something vaguer; what matters is
     // who asked. After a clean cancel report the connection is fine; otherwise unknown.
@@ -252,7 +269,7 @@ void OdbcStatement::fail(SQLRETURN rc) {
 }
 
 void OdbcStatement::check_progress(Deadline deadline) const {
-  const CancelReason why = cancelled_.load(std::memory_order_relaxed);
+  const CancelReason why = cancel_->reason();
   if (why == CancelReason::caller) {
     throw DbError(errc::cancelled, conn_.source(), {"", 0, "statement cancelled while fetching"});
   }
@@ -395,7 +412,7 @@ ExecResult OdbcStatement::execute(const Statement& stmt, RowSink& sink, Deadline
   struct EndGuard {
     OdbcStatement* self;
     ~EndGuard() {
-      self->end();
+      self->cancel_->leave();
       self->reset_handle();
     }
   };
@@ -409,14 +426,22 @@ ExecResult OdbcStatement::execute(const Statement& stmt, RowSink& sink, Deadline
   SQLSetStmtAttr(
       stmt_.get(), SQL_ATTR_QUERY_TIMEOUT,
       reinterpret_cast<SQLPOINTER>(static_cast<SQLULEN>((remaining.count() + 999) / 1000)), 0);
-  begin();
+  suspect_ = false;
+  if (const CancelReason why = cancel_->enter(); why != CancelReason::none) {
+    // Cancelled on its way to this thread: the driver never sees it.
+    if (why == CancelReason::deadline) {
+      throw DbError(errc::statement_timeout, conn_.source(),
+                    {"", 0, "deadline passed before the statement started"});
+    }
+    throw DbError(errc::cancelled, conn_.source(), {"", 0, "statement cancelled before it started"});
+  }
   EndGuard guard{this};
   bind_params(stmt.params);
   SQLRETURN rc =
       SQLExecDirect(stmt_.get(), reinterpret_cast<SQLCHAR*>(const_cast<char*>(stmt.sql.data())),
                     static_cast<SQLINTEGER>(stmt.sql.size()));
   if (rc != SQL_NO_DATA && !SQL_SUCCEEDED(rc)) fail(rc);
-  if (cancelled_.load() != CancelReason::none) check_progress(deadline);
+  if (cancel_->reason() != CancelReason::none) check_progress(deadline);
 
   SQLSMALLINT ncols = 0;
   rc = SQLNumResultCols(stmt_.get(), &ncols);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -15,8 +16,42 @@ namespace sluice::pool {
 // Why a running statement was cancelled; decides which error the caller sees.
 enum class CancelReason : std::uint8_t { none, deadline, caller };
 
+// The part of a statement that other threads touch: the watchdog cancels a run through it,
+// at the run's deadline or when the caller gives up. Callbacks share it, so one that
+// arrives after the statement is gone finds it detached rather than freed memory. Each run
+// has a number; a cancel meant for an earlier run is ignored, and a cancel that arrives
+// before its run reaches the driver is kept and stops the run before it starts.
+class StatementCancel {
+ public:
+  explicit StatementCancel(SQLHSTMT stmt) noexcept : stmt_(stmt) {}
+
+  // Before a run is handed to a worker: a new run, not cancelled.
+  std::uint64_t open() noexcept;
+  // Any thread. Records `why` for `run` (the first reason wins) and, if that run is inside
+  // the driver, calls SQLCancel. Returns true while the run is still executing, so that the
+  // caller repeats the cancel: a driver that had not yet started the statement when
+  // SQLCancel arrived (SQLite between prepare and step, PostgreSQL before the query reaches
+  // the server) ignores it.
+  bool cancel(CancelReason why, std::uint64_t run) noexcept;
+  // The worker, around the driver calls of a run. enter() returns the reason the run was
+  // cancelled before it started, or none.
+  CancelReason enter() noexcept;
+  void leave() noexcept;
+  // Why the current run was cancelled, or none.
+  CancelReason reason() const noexcept { return why_.load(std::memory_order_acquire); }
+  // The statement handle is about to be freed: later cancels do nothing.
+  void detach() noexcept;
+
+ private:
+  std::mutex mutex_;  // orders SQLCancel against the start and end of a run and detach()
+  SQLHSTMT stmt_;
+  std::uint64_t run_ = 0;
+  bool executing_ = false;
+  std::atomic<CancelReason> why_{CancelReason::none};
+};
+
 // A reusable statement handle on one OdbcConnection. execute() blocks (run it on a
-// BlockingPool thread); cancel() may be called from any thread at any time.
+// BlockingPool thread); it is cancelled through canceller(), from any thread.
 //
 // Results are fetched in blocks with column-wise array binding, so a 100-row result is one
 // SQLFetch and no per-cell allocation. Variable-length values longer than their bound slot
@@ -26,13 +61,16 @@ enum class CancelReason : std::uint8_t { none, deadline, caller };
 class OdbcStatement {
  public:
   explicit OdbcStatement(OdbcConnection& conn);
+  ~OdbcStatement();
+  OdbcStatement(const OdbcStatement&) = delete;
+  OdbcStatement& operator=(const OdbcStatement&) = delete;
 
-  // Runs `stmt`, streaming rows into `sink`. The deadline becomes SQL_ATTR_QUERY_TIMEOUT
-  // and bounds the fetch loop; cancelling at the deadline is the caller's watchdog's job.
+  // Runs `stmt`, streaming rows into `sink`, as the run last opened on canceller(). The
+  // deadline becomes SQL_ATTR_QUERY_TIMEOUT and bounds the fetch loop; cancelling at the
+  // deadline is the caller's watchdog's job.
   ExecResult execute(const Statement& stmt, RowSink& sink, Deadline deadline);
 
-  // Cancels the statement if one is running; a no-op otherwise. Thread-safe.
-  void cancel(CancelReason why) noexcept;
+  const std::shared_ptr<StatementCancel>& canceller() const noexcept { return cancel_; }
 
   // Whether the last error left the connection in an unknown state.
   bool connection_suspect() const noexcept { return suspect_; }
@@ -55,7 +93,6 @@ class OdbcStatement {
   };
   class BlockRow;
 
-  void begin();
   void end() noexcept;
   void reset_handle() noexcept;
   void bind_params(std::span<const Param> params);
@@ -77,9 +114,7 @@ class OdbcStatement {
   SQLULEN rows_fetched_ = 0;
   bool block_getdata_ = false;  // SQLGetData works on any row of a block cursor
 
-  std::mutex cancel_mutex_;  // orders cancel() against the start and end of execution
-  bool executing_ = false;
-  std::atomic<CancelReason> cancelled_{CancelReason::none};
+  std::shared_ptr<StatementCancel> cancel_;
   bool suspect_ = false;
 };
 

@@ -17,14 +17,16 @@ Watchdog::~Watchdog() {
 
 std::uint64_t Watchdog::arm(Clock::time_point when, Callback cb) {
   std::uint64_t id;
-  bool earliest;
+  bool sooner;
   {
     std::lock_guard lock(mutex_);
     id = next_id_++;
-    auto it = timers_.emplace(when, std::pair{id, std::move(cb)});
-    earliest = it == timers_.begin();
+    timers_.emplace(when, std::pair{id, std::move(cb)});
+    // Most deadlines fall after the one the thread already sleeps towards: no wake-up.
+    sooner = when < wake_at_;
+    if (sooner) wake_at_ = Clock::time_point::min();
   }
-  if (earliest) wake_.notify_one();
+  if (sooner) wake_.notify_one();
   return id;
 }
 
@@ -42,6 +44,7 @@ void Watchdog::run_soon(Callback cb) {
   {
     std::lock_guard lock(mutex_);
     immediate_.push_back(std::move(cb));
+    wake_at_ = Clock::time_point::min();
   }
   wake_.notify_one();
 }
@@ -56,17 +59,21 @@ void Watchdog::loop() {
       timers_.erase(timers_.begin());
     }
     if (!due.empty()) {
+      wake_at_ = Clock::time_point::min();  // awake: arm() need not notify
       lock.unlock();
       for (auto& cb : due) cb();
       lock.lock();
       continue;
     }
     if (timers_.empty()) {
+      wake_at_ = Clock::time_point::max();
       wake_.wait(lock);
     } else {
       const Clock::time_point next = timers_.begin()->first;  // the node may go while we wait
+      wake_at_ = next;
       wake_.wait_until(lock, next);
     }
+    wake_at_ = Clock::time_point::min();
   }
 }
 

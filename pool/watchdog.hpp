@@ -40,6 +40,9 @@ class Watchdog {
   std::multimap<Clock::time_point, std::pair<std::uint64_t, Callback>> timers_;
   std::vector<Callback> immediate_;
   std::uint64_t next_id_ = 1;
+  // When the thread will look at the timers next on its own: min() while it is awake,
+  // max() while it waits for work. arm() wakes it only for an earlier timer.
+  Clock::time_point wake_at_ = Clock::time_point::min();
   bool stop_ = false;
   std::thread thread_;
 };

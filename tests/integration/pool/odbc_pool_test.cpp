@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+#include <optional>
+
 #include "tests/integration/pool/odbc_harness.hpp"
 #include "tests/support/pg_cluster.hpp"
 
@@ -127,6 +130,57 @@ TEST_F(OdbcPoolTest, CancellingTheAwaitingOperationCancelsTheStatement) {
     EXPECT_EQ(running("SELECT pg_sleep(10)%"), 0);
     EXPECT_TRUE(conn->reusable());
     EXPECT_EQ(as_int(co_await query(*conn, "SELECT 7")), 7);
+    conn.release();
+    co_await pool.close(Clock::now() + 2s);
+  });
+}
+
+TEST_F(OdbcPoolTest, ACancelThatArrivesBeforeTheStatementStartsStopsIt) {
+  // The caller gives up while its statement still waits for a worker thread (all four are
+  // busy): the statement must never start, rather than run to its deadline.
+  run([&]() -> asio::awaitable<void> {
+    const auto ex = co_await asio::this_coro::executor;
+    pool::ConnectionPool pool(ex, pg(), pool_params(1, 1));
+    pool.start();
+    auto conn = co_await pool.acquire(Clock::now() + 5s);
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    for (int i = 0; i < 4; ++i) asio::post(workers_.executor(), [released] { released.wait(); });
+
+    std::optional<pool::DbError> error;
+    bool done = false;
+    asio::cancellation_signal signal;
+    pool::DiscardRows sink;
+    const pool::Statement sleep{"SELECT pg_sleep(10) AS never_started", {}};
+    auto execute = [&]() -> asio::awaitable<void> {
+      try {
+        co_await conn->execute(sleep, sink, Clock::now() + 5s);
+      } catch (const pool::DbError& e) {
+        error = e;
+      }
+      done = true;
+    };
+    asio::co_spawn(ex, execute(), asio::bind_cancellation_slot(signal.slot(), asio::detached));
+    signal.emit(asio::cancellation_type::terminal);
+    asio::steady_timer timer(ex, 100ms);  // the watchdog records the cancel meanwhile
+    co_await timer.async_wait(asio::use_awaitable);
+    EXPECT_FALSE(done);
+    const auto released_at = Clock::now();
+    release.set_value();
+    while (!done && Clock::now() - released_at < 8s) {
+      timer.expires_after(10ms);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    EXPECT_TRUE(done);
+    EXPECT_TRUE(error.has_value()) << "the statement ran although it was cancelled";
+    if (error) {
+      EXPECT_EQ(error->kind(), pool::errc::cancelled) << error->what();
+    }
+    EXPECT_LT(Clock::now() - released_at, 1s);
+    EXPECT_EQ(running("SELECT pg_sleep(10) AS never_started%"), 0);
+    // Nothing reached the driver, so the connection is as good as before.
+    EXPECT_TRUE(conn->reusable());
+    EXPECT_EQ(as_int(co_await query(*conn, "SELECT 8")), 8);
     conn.release();
     co_await pool.close(Clock::now() + 2s);
   });
