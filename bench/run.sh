@@ -28,7 +28,8 @@
 # --systems "sluice toolbox dbhub odbc pgbench", --ws-sessions N (10000; 0 skips),
 # --build-dir DIR (build/bench-rel), --results DIR (bench/results). BENCH_PG_OPTIONS adds
 # server options, e.g. BENCH_PG_OPTIONS='-c log_statement=all' to see what each server sends
-# (the log is printed if the run fails, and removed with the cluster).
+# (the log is printed if the run fails, and removed with the cluster). BENCH_SLUICE_CONFIG
+# adds lines to Sluice's YAML config, e.g. BENCH_SLUICE_CONFIG='io_threads: 1'.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -250,6 +251,9 @@ sessions: {max: 20000}
 limits:
   default: {rate: 0, max_in_flight: 0}
 YAML
+if [[ -n ${BENCH_SLUICE_CONFIG:-} ]]; then
+  printf '%s\n' "$BENCH_SLUICE_CONFIG" >>"$work/sluice.yaml"
+fi
 for s in $scenarios; do
   printf 'name: %s\ncalls:\n  - tool: query\n    arguments: {sql: "%s"}\n' "$s" "${sql[$s]}" \
     >"$work/sluice-$s.yaml"

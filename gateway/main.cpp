@@ -265,9 +265,9 @@ int serve(const gateway::Config& cfg, bool stdio) {
     server = std::make_unique<transports::HttpServer>(
         io, hp,
         [&](transports::HttpExchange& ex) -> asio::awaitable<void> { return (*endpoint)(ex); },
-        [&](transports::beast::tcp_stream stream, transports::HttpRequest req,
+        [&](asio::ip::tcp::socket socket, transports::HttpRequest req,
             std::string remote) -> asio::awaitable<void> {
-          return endpoint->upgrade(std::move(stream), std::move(req), std::move(remote));
+          return endpoint->upgrade(std::move(socket), std::move(req), std::move(remote));
         });
     server->start();
     spdlog::info(

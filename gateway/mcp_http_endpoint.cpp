@@ -105,9 +105,10 @@ std::optional<HttpResponse> McpHttpEndpoint::refuse(const transports::HttpReques
   return std::nullopt;
 }
 
-asio::awaitable<void> McpHttpEndpoint::upgrade(transports::beast::tcp_stream stream,
+asio::awaitable<void> McpHttpEndpoint::upgrade(asio::ip::tcp::socket socket,
                                                transports::HttpRequest request,
                                                std::string remote) {
+  // Not a coroutine itself: what only the refusal needs stays off the frame of the session.
   const std::string_view target(request.target().data(), request.target().size());
   std::optional<HttpResponse> refusal = refuse(request);
   if (!refusal && target.substr(0, target.find('?')) != params_.path) {
@@ -120,9 +121,14 @@ asio::awaitable<void> McpHttpEndpoint::upgrade(transports::beast::tcp_stream str
                              "(Sec-WebSocket-Protocol: mcp)");
   }
   if (refusal) {
-    co_await transports::WebSocketSession::refuse(std::move(stream), std::move(*refusal));
-    co_return;
+    return transports::WebSocketSession::refuse(std::move(socket), std::move(*refusal));
   }
+  return websocket_session(std::move(socket), std::move(request), std::move(remote));
+}
+
+asio::awaitable<void> McpHttpEndpoint::websocket_session(asio::ip::tcp::socket socket,
+                                                         transports::HttpRequest request,
+                                                         std::string remote) {
   // One legacy session per connection; ids are unique per connection for cancellation.
   auto state = std::make_shared<ConnectionState>();
   const std::string scope = "ws:" + std::to_string(next_connection_++);
@@ -156,7 +162,7 @@ asio::awaitable<void> McpHttpEndpoint::upgrade(transports::beast::tcp_stream str
     }
     if (!out.body.empty() && out.http_status != 202) send(std::move(out.body));
   };
-  co_await transports::WebSocketSession::run(std::move(stream), std::move(request),
+  co_await transports::WebSocketSession::run(std::move(socket), std::move(request),
                                              params_.websocket, std::move(handler),
                                              stopper->signal.slot());
   engine_.session_ended(scope);

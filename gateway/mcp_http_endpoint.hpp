@@ -39,13 +39,15 @@ class McpHttpEndpoint {
 
   // The transports::UpgradeHandler: MCP over WebSocket on the same path. The connection is
   // one session (legacy initialize), and modern messages with _meta are served too.
-  asio::awaitable<void> upgrade(transports::beast::tcp_stream stream,
-                                transports::HttpRequest request, std::string remote);
+  asio::awaitable<void> upgrade(asio::ip::tcp::socket socket, transports::HttpRequest request,
+                                std::string remote);
 
  private:
   // The Origin/Host verdict for any request: a 403 response, or nullopt when allowed.
   std::optional<transports::HttpResponse> refuse(const transports::HttpRequest& req) const;
   asio::awaitable<void> post(transports::HttpExchange& exchange);
+  asio::awaitable<void> websocket_session(asio::ip::tcp::socket socket,
+                                          transports::HttpRequest request, std::string remote);
   bool origin_allowed(std::string_view origin) const;
   bool host_allowed(std::string_view host) const;
 

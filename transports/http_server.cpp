@@ -46,6 +46,23 @@ HttpResponse plain_error(const HttpRequest& req, http::status status, std::strin
   return res;
 }
 
+// The client may still be sending a body we refused. Closing now would reset the
+// connection and could destroy the answer in flight, so stop sending and drain for a moment
+// first. A coroutine of its own: a local buffer in serve() would sit in the frame of every
+// connection, idle or not.
+asio::awaitable<void> linger(beast::tcp_stream& stream, std::size_t limit) {
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(std::chrono::seconds(2));
+  std::array<char, 16 * 1024> sink;
+  for (std::size_t drained = 0; drained < limit;) {
+    auto [ec, got] =
+        co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+    drained += got;
+  }
+}
+
 asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   std::string remote;
@@ -89,26 +106,18 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socke
           parser.get(), http::status::payload_too_large, "-32600",
           "request body exceeds the " + std::to_string(params.max_body_bytes) + "-byte limit");
       co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-      // The client may still be sending the body. Closing now would reset the connection
-      // and could destroy the 413 in flight, so stop sending and drain for a moment first.
-      beast::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      stream.expires_after(std::chrono::seconds(2));
-      std::array<char, 16 * 1024> sink;
-      for (std::size_t drained = 0; drained < 64 * params.max_body_bytes;) {
-        auto [rec, got] = co_await stream.async_read_some(asio::buffer(sink),
-                                                          asio::as_tuple(asio::use_awaitable));
-        if (rec) break;
-        drained += got;
-      }
+      co_await linger(stream, 64 * params.max_body_bytes);
       break;
     }
     if (ec) break;  // closed, idle too long, or garbage: nothing to answer
     stream.expires_never();
     if (state->upgrade && beast::websocket::is_upgrade(parser.get())) {
+      // Hand over the bare socket and end this coroutine: a long-lived connection then
+      // keeps neither this frame nor a second stream state alive.
       HttpRequest request = parser.release();
-      auto takeover = state->upgrade(std::move(stream), std::move(request), remote);
-      co_await std::move(takeover);
+      auto takeover = state->upgrade(stream.release_socket(), std::move(request), remote);
+      const auto executor = co_await asio::this_coro::executor;
+      asio::co_spawn(executor, std::move(takeover), asio::detached);
       co_return;
     }
     HttpExchange exchange(stream, parser.release(), remote, params.max_queued_frames);

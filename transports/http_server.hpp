@@ -24,10 +24,11 @@ struct HttpServerParams {
 // request takes (a streamed response keeps the connection until it ends).
 using HttpHandler = std::function<asio::awaitable<void>(HttpExchange&)>;
 
-// Takes over a connection whose request asks for a protocol upgrade (WebSocket): the stream
-// and the request are handed over, and the HTTP server forgets the connection.
+// Takes over a connection whose request asks for a protocol upgrade (WebSocket): the socket
+// and the request are handed over, and the HTTP server forgets the connection. The
+// coroutine returned runs on its own on the connection's strand.
 using UpgradeHandler = std::function<asio::awaitable<void>(
-    beast::tcp_stream stream, HttpRequest request, std::string remote)>;
+    asio::ip::tcp::socket socket, HttpRequest request, std::string remote)>;
 
 // An HTTP/1.1 server on Asio coroutines: keep-alive, deadlines on header and body reads,
 // size limits, one coroutine (and one writer) per connection. Knows nothing of MCP.

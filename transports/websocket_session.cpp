@@ -11,7 +11,7 @@ namespace {
 namespace websocket = beast::websocket;
 
 struct Connection : std::enable_shared_from_this<Connection> {
-  Connection(beast::tcp_stream s, WebSocketParams p)
+  Connection(asio::ip::tcp::socket s, WebSocketParams p)
       : ws(std::move(s)), params(p), idle(ws.get_executor()) {}
 
   websocket::stream<beast::tcp_stream> ws;
@@ -91,7 +91,9 @@ bool WebSocketSession::offers_mcp(const HttpRequest& request) {
   return false;
 }
 
-asio::awaitable<void> WebSocketSession::refuse(beast::tcp_stream stream, HttpResponse response) {
+asio::awaitable<void> WebSocketSession::refuse(asio::ip::tcp::socket socket,
+                                               HttpResponse response) {
+  beast::tcp_stream stream(std::move(socket));
   response.keep_alive(false);
   response.prepare_payload();
   co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
@@ -99,11 +101,10 @@ asio::awaitable<void> WebSocketSession::refuse(beast::tcp_stream stream, HttpRes
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
-asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpRequest request,
+asio::awaitable<void> WebSocketSession::run(asio::ip::tcp::socket socket, HttpRequest request,
                                             WebSocketParams params, Handler handler,
                                             asio::cancellation_slot stop) {
-  stream.expires_never();
-  auto conn = std::make_shared<Connection>(std::move(stream), params);
+  auto conn = std::make_shared<Connection>(std::move(socket), params);
   auto& ws = conn->ws;
   websocket::stream_base::timeout timeouts{params.handshake_timeout, params.idle_timeout, true};
   ws.set_option(timeouts);
@@ -114,6 +115,7 @@ asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpReques
   }));
   auto [accept_error] = co_await ws.async_accept(request, asio::as_tuple(asio::use_awaitable));
   if (accept_error) co_return;
+  request = {};  // its headers would otherwise live as long as the connection
 
   if (stop.is_connected()) {
     stop.assign([weak = std::weak_ptr<Connection>(conn)](asio::cancellation_type) {
@@ -122,7 +124,6 @@ asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpReques
   }
   Send send = [conn](std::string m) { return conn->send(std::move(m)); };
   const auto executor = co_await asio::this_coro::executor;
-  beast::flat_buffer buffer;
   for (;;) {
     // Backpressure: while many requests run or many answers wait to be written, the socket
     // is not read, so a client that pipelines faster than it reads slows down instead of
@@ -133,7 +134,10 @@ asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpReques
       conn->idle.expires_at(asio::steady_timer::time_point::max());
       co_await conn->idle.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    buffer.clear();
+    // Read straight into the string the handler gets: no copy, and nothing kept between
+    // messages.
+    std::string message;
+    auto buffer = asio::dynamic_buffer(message);
     auto [ec, n] = co_await ws.async_read(buffer, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == websocket::error::message_too_big) {
@@ -147,7 +151,6 @@ asio::awaitable<void> WebSocketSession::run(beast::tcp_stream stream, HttpReques
       break;
     }
     if (conn->closing) break;
-    std::string message = beast::buffers_to_string(buffer.data());
     auto& cancel = conn->cancels.emplace_back();
     auto it = std::prev(conn->cancels.end());
     ++conn->handlers;

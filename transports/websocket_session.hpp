@@ -40,12 +40,12 @@ class WebSocketSession {
   static bool offers_mcp(const HttpRequest& request);
 
   // Answers an upgrade request with an HTTP error instead, then closes the connection.
-  static asio::awaitable<void> refuse(beast::tcp_stream stream, HttpResponse response);
+  static asio::awaitable<void> refuse(asio::ip::tcp::socket socket, HttpResponse response);
 
-  // Completes the upgrade on `stream` (echoing "mcp") and serves the connection until it
+  // Completes the upgrade on `socket` (echoing "mcp") and serves the connection until it
   // closes; returns once every handler has finished. Emitting `stop` (on the connection's
   // executor) closes it with 1008, for a session the gateway ended.
-  static asio::awaitable<void> run(beast::tcp_stream stream, HttpRequest request,
+  static asio::awaitable<void> run(asio::ip::tcp::socket socket, HttpRequest request,
                                    WebSocketParams params, Handler handler,
                                    asio::cancellation_slot stop = {});
 };

@@ -57,9 +57,9 @@ int main(int argc, char** argv) {
     hp.port = port;
     transports::HttpServer server(
         io, hp, [&](transports::HttpExchange& ex) -> asio::awaitable<void> { return endpoint(ex); },
-        [&](transports::beast::tcp_stream stream, transports::HttpRequest req,
+        [&](asio::ip::tcp::socket socket, transports::HttpRequest req,
             std::string remote) -> asio::awaitable<void> {
-          return endpoint.upgrade(std::move(stream), std::move(req), std::move(remote));
+          return endpoint.upgrade(std::move(socket), std::move(req), std::move(remote));
         });
     server.start();
     std::cout << "listening on " << server.port() << std::endl;
