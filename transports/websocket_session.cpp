@@ -108,7 +108,11 @@ asio::awaitable<void> WebSocketSession::run(asio::ip::tcp::socket socket, HttpRe
   auto& ws = conn->ws;
   websocket::stream_base::timeout timeouts{params.handshake_timeout, params.idle_timeout, true};
   ws.set_option(timeouts);
-  ws.read_message_max(params.max_message_bytes);
+  // The size limit is enforced below, not by Beast: when Beast fails a read itself, its TCP
+  // teardown (Boost 1.81) reads one chunk of what the client is still sending and closes
+  // the socket with the rest unread, so the kernel resets the connection and the client may
+  // never see the 1009 close frame. Closing with async_close drains the message first.
+  ws.read_message_max(0);
   ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
     res.set(http::field::sec_websocket_protocol, "mcp");
     res.set(http::field::server, "sluice");
@@ -138,14 +142,23 @@ asio::awaitable<void> WebSocketSession::run(asio::ip::tcp::socket socket, HttpRe
     // messages.
     std::string message;
     auto buffer = asio::dynamic_buffer(message);
-    auto [ec, n] = co_await ws.async_read(buffer, asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      if (ec == websocket::error::message_too_big) {
-        spdlog::info("websocket: message over {} bytes; closing with 1009",
-                     params.max_message_bytes);
-      }
+    beast::error_code ec;
+    bool too_big = false;
+    do {
+      // One byte past the limit tells an oversized message from one of exactly the limit.
+      const std::size_t room = params.max_message_bytes + 1 - message.size();
+      auto [read_error, n] =
+          co_await ws.async_read_some(buffer, room, asio::as_tuple(asio::use_awaitable));
+      ec = read_error;
+      too_big = message.size() > params.max_message_bytes;
+    } while (!ec && !too_big && !ws.is_message_done());
+    if (too_big) {
+      spdlog::info("websocket: message over {} bytes; closing with 1009",
+                   params.max_message_bytes);
+      conn->close(websocket::close_code::too_big);
       break;
     }
+    if (ec) break;
     if (!ws.got_text()) {
       conn->close(websocket::close_code::unknown_data);  // 1003: binary frames are not MCP
       break;

@@ -519,6 +519,21 @@ describe('MCP over WebSocket', () => {
       assert.equal(code, 1009, JSON.stringify(socket.messages));
     });
 
+    serverTest('an oversized message right behind another still gets its 1009', async () => {
+      // The server must drain what the client is still sending before it closes the socket:
+      // closing with unread data resets the connection, and the client can lose the close
+      // frame (it then sees 1006). Sent right behind a small message, the oversized one is
+      // still arriving when the server decides; ten rounds make a lost frame show.
+      for (let round = 0; round < 10; round++) {
+        const socket = await open();
+        socket.send(pingOfSize(200, 1));
+        socket.send(pingOfSize(LIMIT + 1, 2));
+        const { code } = await Promise.race([socket.closed, deadline(REPLY_MS, {})]);
+        const seen = JSON.stringify(socket.messages).slice(0, 300);
+        assert.equal(code, 1009, `round ${round}: ${seen}`);
+      }
+    });
+
     serverTest('a fragmented message is reassembled', async () => {
       const socket = await open();
       const message = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' });
