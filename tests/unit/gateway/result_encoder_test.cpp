@@ -223,6 +223,29 @@ TEST(ResultEncoderTest, TextRenderingIsTabSeparatedWithAFooter) {
             "(2 rows)\n");
 }
 
+TEST(ResultEncoderTest, DatesAndTimesReadTheSameInTheTextAsInTheJson) {
+  const std::vector<std::pair<ColumnType, Param>> cases = {
+      {ColumnType::date, pool::Date{7, 1, 5}},
+      {ColumnType::date, pool::Date{12345, 6, 7}},  // five-digit year: the general path
+      {ColumnType::date, pool::Date{-44, 3, 15}},
+      {ColumnType::time, pool::TimeOfDay{0, 0, 0, 1}},
+      {ColumnType::time, pool::TimeOfDay{23, 59, 59, 999'999'999}},
+      {ColumnType::time, pool::TimeOfDay{200, 7, 8, 120'000'000}},  // out of range, not UB
+      {ColumnType::timestamp, pool::Timestamp{{2025, 12, 31}, {23, 59, 59, 10'000'000}}},
+  };
+  for (const auto& [type, value] : cases) {
+    const std::string text = text_cell(type, value);
+    EXPECT_EQ(cell(type, value), json(text)) << text;
+  }
+  EXPECT_EQ(text_cell(ColumnType::date, pool::Date{12345, 6, 7}), "12345-06-07");
+  EXPECT_EQ(text_cell(ColumnType::date, pool::Date{-44, 3, 15}), "-044-03-15");
+  EXPECT_EQ(text_cell(ColumnType::time, pool::TimeOfDay{200, 7, 8, 120'000'000}),
+            "200:07:08.12");
+  EXPECT_EQ(text_cell(ColumnType::timestamp,
+                      pool::Timestamp{{2025, 12, 31}, {23, 59, 59, 10'000'000}}),
+            "2025-12-31T23:59:59.01");
+}
+
 TEST(ResultEncoderTest, TextRenderingKeepsOneRowPerLine) {
   EXPECT_EQ(text_cell(ColumnType::text, std::string("a\tb\nc\rd")), "a b c d");
   EXPECT_EQ(text_cell(ColumnType::text, std::string("\r\n")), "  ");
