@@ -26,7 +26,10 @@
 # Options: --quick, --duration S (10), --warmup S (1), --repeats N (3, at the highest
 # concurrency), --repeats-below N (1, at the other levels), --clients "1 8 64",
 # --systems "sluice toolbox dbhub odbc pgbench", --ws-sessions N (10000; 0 skips),
-# --build-dir DIR (build/bench-rel), --results DIR (bench/results). BENCH_PG_OPTIONS adds
+# --build-dir DIR (build/bench-rel), --results DIR (bench/results), --perf DIR (after the
+# measured runs, one more run of Sluice per statement at the highest concurrency under
+# `perf record -g`, not counted in the table; writes DIR/sluice-<statement>.data and a
+# summary by library and function in DIR/sluice-<statement>.txt; needs perf). BENCH_PG_OPTIONS adds
 # server options, e.g. BENCH_PG_OPTIONS='-c log_statement=all' to see what each server sends
 # (the log is printed if the run fails, and removed with the cluster). BENCH_SLUICE_CONFIG
 # adds lines to Sluice's YAML config, e.g. BENCH_SLUICE_CONFIG='io_threads: 1'.
@@ -45,6 +48,7 @@ ws_sessions=10000
 build_dir="$root/build/bench-rel"
 results="$here/results"
 mode=full
+perf_dir=""
 command_line="bench/run.sh${*:+ $*}"
 
 usage() {
@@ -66,6 +70,7 @@ while (($#)); do
     --ws-sessions) ws_sessions=$2; shift ;;
     --build-dir) build_dir=$2; shift ;;
     --results) results=$2; shift ;;
+    --perf) perf_dir=$2; shift ;;
     -h | --help) usage 0 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; usage 2 >&2 ;;
   esac
@@ -453,6 +458,37 @@ for s in $scenarios; do
     done
   done
 done
+
+# ---------------------------------------------------------------- profile (--perf)
+if [[ -n $perf_dir && " ${active[*]} " == *" sluice "* ]]; then
+  if ! command -v perf >/dev/null; then
+    log "--perf: perf is not installed (Debian package linux-perf); no profile taken"
+  else
+    mkdir -p "$perf_dir"
+    perf_dir=$(cd "$perf_dir" && pwd)
+    for s in $scenarios; do
+      log "$s c=$top: sluice under perf record (not counted)"
+      "$load" --url "http://127.0.0.1:${port[sluice]}/mcp" --transport http-legacy \
+        --scenario "$work/sluice-$s.yaml" --clients "$top" --duration "${duration}s" \
+        --warmup "${warmup}s" --timeout 30s --quiet >"$work/perf-$s.txt" 2>&1 &
+      lp=$!
+      started+=("$lp")
+      sleep "$warmup"
+      perf record -g -F 999 -p "${pid[sluice]}" -o "$perf_dir/sluice-$s.data" \
+        -- sleep "$duration" >"$work/perf-record-$s.log" 2>&1 || log "perf record failed (see $perf_dir)"
+      reap "$lp"
+      {
+        echo "# sluice, $s, $top clients: share of samples by library, then by function"
+        perf report -i "$perf_dir/sluice-$s.data" --no-children --sort dso -g none 2>/dev/null |
+          grep -v '^#' | grep -v '^$' | head -12 || true
+        echo
+        perf report -i "$perf_dir/sluice-$s.data" --no-children --sort sym -g none 2>/dev/null |
+          grep -v '^#' | grep -v '^$' | head -40 || true
+      } >"$perf_dir/sluice-$s.txt"
+      log "profile: $perf_dir/sluice-$s.txt"
+    done
+  fi
+fi
 
 # ---------------------------------------------------------------- idle WebSocket sessions
 ws_json=""
