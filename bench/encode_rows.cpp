@@ -59,9 +59,9 @@ int main(int argc, char** argv) {
   for (int r = 0; r < 100; ++r) {
     const pool::Timestamp ordered{{2025, 3, static_cast<std::uint8_t>(1 + r % 28)},
                                   {12, static_cast<std::uint8_t>(r % 60), 56, 123'000'000}};
-    rows.emplace_back(std::vector<pool::Value>{
-        std::int64_t{r + 1}, std::int64_t{4711 + r}, ordered, std::string_view("shipped"),
-        pool::DecimalView{"123.45"}, std::int64_t{3}});
+    rows.emplace_back(std::vector<pool::Value>{std::int64_t{r + 1}, std::int64_t{4711 + r}, ordered,
+                                               std::string_view("shipped"),
+                                               pool::DecimalView{"123.45"}, std::int64_t{3}});
   }
 
   std::size_t bytes = 0;
@@ -80,8 +80,7 @@ int main(int argc, char** argv) {
     bytes += answer.size();
   }
   const double us =
-      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-          .count() /
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() /
       static_cast<double>(rounds);
   std::printf("{\"rows\": 100, \"rounds\": %ld, \"usPerResult\": %.1f, \"bytesPerResult\": %zu}\n",
               rounds, us, bytes / static_cast<std::size_t>(rounds));

@@ -206,7 +206,9 @@ OdbcStatement::OdbcStatement(OdbcConnection& conn) : conn_(conn) {
   }
 }
 
-OdbcStatement::~OdbcStatement() { cancel_->detach(); }
+OdbcStatement::~OdbcStatement() {
+  cancel_->detach();
+}
 
 std::uint64_t StatementCancel::open() noexcept {
   std::lock_guard lock(mutex_);
@@ -433,7 +435,8 @@ ExecResult OdbcStatement::execute(const Statement& stmt, RowSink& sink, Deadline
       throw DbError(errc::statement_timeout, conn_.source(),
                     {"", 0, "deadline passed before the statement started"});
     }
-    throw DbError(errc::cancelled, conn_.source(), {"", 0, "statement cancelled before it started"});
+    throw DbError(errc::cancelled, conn_.source(),
+                  {"", 0, "statement cancelled before it started"});
   }
   EndGuard guard{this};
   bind_params(stmt.params);

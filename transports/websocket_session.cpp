@@ -153,8 +153,7 @@ asio::awaitable<void> WebSocketSession::run(asio::ip::tcp::socket socket, HttpRe
       too_big = message.size() > params.max_message_bytes;
     } while (!ec && !too_big && !ws.is_message_done());
     if (too_big) {
-      spdlog::info("websocket: message over {} bytes; closing with 1009",
-                   params.max_message_bytes);
+      spdlog::info("websocket: message over {} bytes; closing with 1009", params.max_message_bytes);
       conn->close(websocket::close_code::too_big);
       break;
     }

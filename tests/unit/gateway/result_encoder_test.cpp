@@ -239,11 +239,10 @@ TEST(ResultEncoderTest, DatesAndTimesReadTheSameInTheTextAsInTheJson) {
   }
   EXPECT_EQ(text_cell(ColumnType::date, pool::Date{12345, 6, 7}), "12345-06-07");
   EXPECT_EQ(text_cell(ColumnType::date, pool::Date{-44, 3, 15}), "-044-03-15");
-  EXPECT_EQ(text_cell(ColumnType::time, pool::TimeOfDay{200, 7, 8, 120'000'000}),
-            "200:07:08.12");
-  EXPECT_EQ(text_cell(ColumnType::timestamp,
-                      pool::Timestamp{{2025, 12, 31}, {23, 59, 59, 10'000'000}}),
-            "2025-12-31T23:59:59.01");
+  EXPECT_EQ(text_cell(ColumnType::time, pool::TimeOfDay{200, 7, 8, 120'000'000}), "200:07:08.12");
+  EXPECT_EQ(
+      text_cell(ColumnType::timestamp, pool::Timestamp{{2025, 12, 31}, {23, 59, 59, 10'000'000}}),
+      "2025-12-31T23:59:59.01");
 }
 
 TEST(ResultEncoderTest, TextRenderingKeepsOneRowPerLine) {
