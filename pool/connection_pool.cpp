@@ -6,12 +6,13 @@
 #include <optional>
 #include <unordered_map>
 
+#include "pool/parked_completion.hpp"
 #include "pool/pool_core.hpp"
 
 namespace sluice::pool {
 
 using Kind = PoolCore::Action::Kind;
-using Handler = asio::any_completion_handler<void(std::error_code, std::uint64_t)>;
+using Handler = ParkedCompletion<std::error_code, std::uint64_t>::Handler;
 
 namespace {
 
@@ -45,21 +46,7 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
     asio::any_io_executor home;  // where the waiter resumes
     std::optional<std::pair<std::error_code, std::uint64_t>> result;
   };
-  // Move-only on purpose: any_completion_handler (Boost 1.81) has a converting constructor
-  // that takes its own type by lvalue, so a copy, or its own move assignment (which copies
-  // by mistake), wraps it in itself without end. Never assign one; swap.
-  struct Pending {
-    Pending(Handler h, asio::any_io_executor e, std::error_code c, std::uint64_t id)
-        : handler(std::move(h)), home(std::move(e)), ec(c), conn(id) {}
-    Pending(Pending&&) noexcept = default;
-    Pending& operator=(Pending&&) = delete;
-    Pending(const Pending&) = delete;
-    Pending& operator=(const Pending&) = delete;
-    Handler handler;
-    asio::any_io_executor home;
-    std::error_code ec;
-    std::uint64_t conn;
-  };
+  using Pending = ParkedCompletion<std::error_code, std::uint64_t>;
   // Side effects gathered under the lock and carried out after it is released.
   struct Effects {
     std::vector<Pending> completions;
@@ -126,7 +113,7 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
         it->second.home = std::move(home);
       }
     }
-    if (ready) complete(std::move(*ready));
+    if (ready) std::move(*ready).resume();
   }
 
   void cancel_waiter(std::uint64_t w) {
@@ -261,7 +248,7 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
   }
 
   void run(Effects& fx) {
-    for (auto& p : fx.completions) complete(std::move(p));
+    for (auto& p : fx.completions) std::move(p).resume();
     auto self = shared_from_this();
     for (auto& conn : fx.to_close) {
       asio::co_spawn(executor_, close_task(self, std::move(conn)), asio::detached);
@@ -274,13 +261,6 @@ class PoolShared : public std::enable_shared_from_this<PoolShared> {
       }
     }
     if (fx.rearm) asio::post(strand_, [self] { self->timer_.cancel(); });
-  }
-
-  static void complete(Pending p) {
-    asio::get_associated_cancellation_slot(p.handler).clear();
-    asio::post(p.home, [h = std::move(p.handler), ec = p.ec, conn = p.conn]() mutable {
-      std::move(h)(ec, conn);
-    });
   }
 
   template <class F>

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "pool/parked_completion.hpp"
+
 namespace sluice::pool {
 
 using Kind = MultiplexerCore::Action::Kind;
@@ -17,7 +19,7 @@ using RequestId = MultiplexerCore::RequestId;
 
 namespace {
 
-using Handler = asio::any_completion_handler<void(std::error_code)>;
+using Handler = ParkedCompletion<std::error_code>::Handler;
 
 MultiplexerParams capped_by(MultiplexerParams params, const ConnectionPool& pool) {
   params.global_cap = pool.params().max_size;
@@ -95,7 +97,7 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
         it->second.home = std::move(home);
       }
     }
-    if (ready) complete(std::move(*ready));
+    if (ready) std::move(*ready).resume();
   }
 
   void cancel(RequestId id) {
@@ -176,19 +178,7 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
     asio::any_io_executor home;  // where the waiter resumes
     std::optional<std::error_code> result;
   };
-  // Move-only on purpose, like the pool's: any_completion_handler (Boost 1.81) must never be
-  // copied or move-assigned.
-  struct Pending {
-    Pending(Handler h, asio::any_io_executor e, std::error_code c)
-        : handler(std::move(h)), home(std::move(e)), ec(c) {}
-    Pending(Pending&&) noexcept = default;
-    Pending& operator=(Pending&&) = delete;
-    Pending(const Pending&) = delete;
-    Pending& operator=(const Pending&) = delete;
-    Handler handler;
-    asio::any_io_executor home;
-    std::error_code ec;
-  };
+  using Pending = ParkedCompletion<std::error_code>;
   // Side effects gathered under the lock and carried out after it is released.
   struct Effects {
     std::vector<Pending> completions;
@@ -247,19 +237,13 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
   }
 
   void run(Effects& fx) {
-    for (auto& p : fx.completions) complete(std::move(p));
+    for (auto& p : fx.completions) std::move(p).resume();
     if (fx.rearm) asio::post(strand_, [self = shared_from_this()] { self->timer_.cancel(); });
   }
 
   // The cancellation slot is cleared on the waiter's own executor, where the awaiting
   // operation may emit into it; a cancel() arriving meanwhile finds the request gone and does
   // nothing.
-  static void complete(Pending p) {
-    asio::post(p.home, [h = std::move(p.handler), ec = p.ec]() mutable {
-      asio::get_associated_cancellation_slot(h).clear();
-      std::move(h)(ec);
-    });
-  }
 
   static asio::awaitable<void> timer_loop(std::shared_ptr<MuxShared> self) {
     while (!self->stopped_) {
