@@ -93,7 +93,6 @@ class OdbcStatement {
   };
   class BlockRow;
 
-  void end() noexcept;
   void reset_handle() noexcept;
   void bind_params(std::span<const Param> params);
   void describe(SQLSMALLINT count);
