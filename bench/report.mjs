@@ -16,9 +16,10 @@ function parseArgs(argv) {
 
 const options = parseArgs(process.argv.slice(2));
 const clkTck = Number(options['clk-tck']);
-const SYSTEMS = ['sluice', 'toolbox', 'dbhub', 'odbc', 'pgbench'];
+const SYSTEMS = ['sluice', 'sluice-odbc', 'toolbox', 'dbhub', 'odbc', 'pgbench'];
 const LABELS = {
-  sluice: 'Sluice',
+  sluice: 'Sluice (native PostgreSQL)',
+  'sluice-odbc': 'Sluice (psqlODBC)',
   toolbox: 'MCP Toolbox',
   dbhub: 'DBHub',
   odbc: 'floor: ODBC',

@@ -7,7 +7,9 @@
 # Installs what is missing (Debian packages, the peers from npm into bench/node_modules),
 # builds the release sluice, sluice-load and odbc_floor in build/bench-rel, starts a private
 # PostgreSQL 15 on loopback with the demo schema (bench/schema.sql), then starts
-#   sluice    release build, its `query` tool with the two statements as arguments
+#   sluice    release build, its `query` tool with the two statements as arguments, on
+#             its native PostgreSQL client (a postgresql:// URL)
+#   sluice-odbc  the same build through psqlODBC (an ODBC connection string)
 #   toolbox   Google's MCP Toolbox for Databases, two `postgres-sql` tools
 #   dbhub     Bytebase DBHub on Node 22, two custom tools from its TOML config
 # and drives each with the same load generator (sluice-load, one session per virtual
@@ -25,7 +27,7 @@
 #
 # Options: --quick, --duration S (10), --warmup S (1), --repeats N (3, at the highest
 # concurrency), --repeats-below N (1, at the other levels), --clients "1 8 64",
-# --systems "sluice toolbox dbhub odbc pgbench", --ws-sessions N (10000; 0 skips),
+# --systems "sluice sluice-odbc toolbox dbhub odbc pgbench", --ws-sessions N (10000; 0 skips),
 # --build-dir DIR (build/bench-rel), --results DIR (bench/results), --perf DIR (after the
 # measured runs, one more run of Sluice per statement at the highest concurrency under
 # `perf record -g`, not counted in the table; writes DIR/sluice-<statement>.data and a
@@ -43,7 +45,7 @@ warmup=1
 repeats=3
 repeats_below=1
 clients="1 8 64"
-systems="sluice toolbox dbhub odbc pgbench"
+systems="sluice sluice-odbc toolbox dbhub odbc pgbench"
 ws_sessions=10000
 build_dir="$root/build/bench-rel"
 results="$here/results"
@@ -246,22 +248,28 @@ scenarios="select1 rows100"
 odbc="Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$pgport;Database=bench;Uid=bench;Pwd=$bench_pw;"
 
 # ---------------------------------------------------------------- configurations
-cat >"$work/sluice.yaml" <<YAML
+pgurl="postgresql://bench:$bench_pw@127.0.0.1:$pgport/bench?sslmode=disable"
+for name in sluice sluice-odbc; do
+  cs=$pgurl
+  [[ $name == sluice-odbc ]] && cs=$odbc
+  cat >"$work/$name.yaml" <<YAML
 log_level: warn
 sources:
   - name: bench
-    connection_string: "$odbc"
+    connection_string: "$cs"
     pool: {min_size: 4, max_size: 4}
 sessions: {max: 20000}
 limits:
   default: {rate: 0, max_in_flight: 0}
 YAML
-if [[ -n ${BENCH_SLUICE_CONFIG:-} ]]; then
-  printf '%s\n' "$BENCH_SLUICE_CONFIG" >>"$work/sluice.yaml"
-fi
+  if [[ -n ${BENCH_SLUICE_CONFIG:-} ]]; then
+    printf '%s\n' "$BENCH_SLUICE_CONFIG" >>"$work/$name.yaml"
+  fi
+done
 for s in $scenarios; do
   printf 'name: %s\ncalls:\n  - tool: query\n    arguments: {sql: "%s"}\n' "$s" "${sql[$s]}" \
     >"$work/sluice-$s.yaml"
+  cp "$work/sluice-$s.yaml" "$work/sluice-odbc-$s.yaml"
   printf 'name: %s\ncalls:\n  - tool: %s\n' "$s" "$s" >"$work/toolbox-$s.yaml"
   cp "$work/toolbox-$s.yaml" "$work/dbhub-$s.yaml"
   printf '%s;\n' "${sql[$s]}" >"$work/$s.pgbench"
@@ -316,11 +324,11 @@ start_server() {
   local name=$1
   port[$name]=$(free_port)
   case $name in
-    sluice)
-      sed -i "1i http: {listen: \"127.0.0.1:${port[$name]}\"}" "$work/sluice.yaml"
+    sluice | sluice-odbc)
+      sed -i "1i http: {listen: \"127.0.0.1:${port[$name]}\"}" "$work/$name.yaml"
       # sluice refuses SLUICE_* variables it does not know, so none come from outside.
       env $(env | grep -o '^SLUICE_[A-Z0-9_]*' | sed 's/^/-u /') \
-        "$sluice" --config "$work/sluice.yaml" >"$work/sluice.log" 2>&1 &
+        "$sluice" --config "$work/$name.yaml" >"$work/$name.log" 2>&1 &
       ;;
     toolbox)
       (cd "$work" && exec "$toolbox" --config "$work/tools.yaml" --address 127.0.0.1 \
@@ -397,7 +405,7 @@ mkdir -p "$work/runs" "$work/pgbench" "$results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 active=()
-for name in sluice toolbox dbhub; do
+for name in sluice sluice-odbc toolbox dbhub; do
   [[ " $systems " == *" $name "* ]] || continue
   log "starting $name"
   start_server "$name"
@@ -407,9 +415,9 @@ for name in sluice toolbox dbhub; do
   ok=1
   for s in $scenarios; do
     args='{}'
-    [[ $name == sluice ]] && args="{\"sql\": \"${sql[$s]}\"}"
+    [[ $name == sluice* ]] && args="{\"sql\": \"${sql[$s]}\"}"
     tool=$s
-    [[ $name == sluice ]] && tool=query
+    [[ $name == sluice* ]] && tool=query
     answer=$("$node" "$here/check_tool.mjs" "http://127.0.0.1:${port[$name]}/mcp" "$tool" "$args" \
       '2024-01-0[1-3]' 2>&1) || ok=0
     printf '{"system":"%s","scenario":"%s","check":%s}\n' "$name" "$s" "$answer" >>"$work/checks.jsonl"
@@ -493,7 +501,7 @@ fi
 # ---------------------------------------------------------------- idle WebSocket sessions
 ws_json=""
 if ((ws_sessions > 0)) && [[ " ${active[*]} " == *" sluice "* ]]; then
-  for name in sluice toolbox dbhub; do
+  for name in sluice sluice-odbc toolbox dbhub; do
     if [[ -n ${pid[$name]:-} ]]; then stop_pid "${pid[$name]}"; fi
   done
   log "opening $ws_sessions idle WebSocket sessions against a fresh sluice"

@@ -1,5 +1,7 @@
 #include "gateway/config.hpp"
 
+#include "pool/pg_wire.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -702,6 +704,7 @@ session::ClientLimiterParams Config::default_limits() {
 }
 
 std::string SourceConfig::detect_dialect(std::string_view connection_string) {
+  if (pool::pg::is_url(connection_string)) return "postgresql";
   const auto driver = odbc_attribute(connection_string, "driver");
   if (!driver) return "";
   const std::string d = lower(*driver);
@@ -899,6 +902,16 @@ void Config::validate() const {
       }
     }
     if (s.connection_string.empty()) fail(at + ".connection_string", "is required");
+    if (pool::pg::is_url(s.connection_string)) {
+      try {
+        (void)pool::pg::parse_url(s.connection_string);
+      } catch (const std::invalid_argument& e) {
+        fail(at + ".connection_string", e.what());
+      }
+      if (!s.dialect.empty() && s.dialect != "postgresql") {
+        fail(at + ".dialect", shown(s.dialect) + " cannot be used with a postgresql:// URL");
+      }
+    }
     if (s.dialect.empty()) {
       if (SourceConfig::detect_dialect(s.connection_string).empty()) {
         fail(at + ".dialect",
@@ -1135,8 +1148,10 @@ durations are integers in milliseconds; unknown keys are errors.
   sources:                      # none = the built-in demo warehouse
     - name: warehouse           # [A-Za-z0-9_-]{1,64}, unique
       connection_string: "Driver={PostgreSQL Unicode};Server=db;Uid=me;Pwd=..."
+                                # or "postgresql://me:pw@db:5432/sales":
+                                # PostgreSQL's own protocol, no ODBC driver
       dialect: postgresql       # postgresql | sqlite | snowflake | e6data;
-                                # empty = detect from the Driver
+                                # empty = detect from the Driver or URL
       allow_writes: false
       pool: {min_size: 1, max_size: 8, connect_timeout_ms: 10000,
              validate_after_idle_ms: 30000, validate_timeout_ms: 5000,

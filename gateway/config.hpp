@@ -25,6 +25,7 @@
 //   sources:                          # none = the built-in demo source
 //     - name: warehouse               # required, [A-Za-z0-9_-]{1,64}, unique ignoring case
 //       connection_string: "Driver={PostgreSQL Unicode};Server=127.0.0.1;Database=sales;..."
+//         # or "postgresql://user:pw@host:5432/sales": PostgreSQL's native protocol, no ODBC
 //       dialect: postgresql           # postgresql | sqlite | snowflake | e6data | "" (detect)
 //       allow_writes: false
 //       pool: {min_size: 1, max_size: 8, connect_timeout_ms: 10000,
@@ -95,7 +96,8 @@ struct QueryLimits {
 struct SourceConfig {
   // Names the source in tools and logs: [A-Za-z0-9_-]{1,64}, unique ignoring case.
   std::string name;
-  // ODBC connection string (for e6data, later, a URL). Holds credentials: never log it.
+  // ODBC connection string, or a postgresql:// URL for the native PostgreSQL client (for
+  // e6data, later, a URL). Holds credentials: never log it.
   std::string connection_string;
   // "postgresql", "sqlite", "snowflake", "e6data", or "" to detect it from the connection
   // string's Driver (see detect_dialect). resolve_config() fills in the detected value.

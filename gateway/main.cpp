@@ -15,6 +15,7 @@
 #include "gateway/mcp_engine.hpp"
 #include "gateway/mcp_http_endpoint.hpp"
 #include "pool/odbc_backend.hpp"
+#include "pool/pg_connection.hpp"
 #include "session/context_handles.hpp"
 #include "session/session_manager.hpp"
 #include "session/session_tokens.hpp"
@@ -129,7 +130,13 @@ int serve(const gateway::Config& cfg, bool stdio) {
   if (configs.empty()) workers_needed += 4;
   pool::BlockingPool workers(cfg.worker_threads > 0 ? cfg.worker_threads : workers_needed);
   pool::Watchdog watchdog;
-  auto make_backend = [&](const std::string& name, std::string cs) {
+  // A postgresql:// URL selects the native PostgreSQL client; anything else is ODBC.
+  auto make_backend = [&](const std::string& name,
+                          std::string cs) -> std::shared_ptr<pool::Backend> {
+    if (pool::pg::is_url(cs)) {
+      return std::make_shared<pool::PgBackend>(pool::PgBackendParams{name, std::move(cs)},
+                                               watchdog);
+    }
     return std::make_shared<pool::OdbcBackend>(pool::OdbcBackendParams{name, std::move(cs)},
                                                workers, watchdog);
   };

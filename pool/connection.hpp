@@ -20,6 +20,9 @@ struct Statement {
   std::span<const Param> params;
 };
 
+// Why a running statement was cancelled; decides which error the caller sees.
+enum class CancelReason : std::uint8_t { none, deadline, caller };
+
 struct ExecResult {
   std::int64_t rows_affected = -1;  // for DML, when the driver reports it
   std::uint64_t rows_fetched = 0;   // rows handed to the sink

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace sluice::pool {
@@ -33,6 +34,10 @@ struct Diagnostic {
 
 // The exception every pool and backend operation throws. `source` names the configured
 // source (e.g. "warehouse") so a message read in a log or by a user says where it failed.
+// Maps a SQLSTATE to the error kind callers branch on (the same for every backend: ODBC
+// drivers and native clients both report SQLSTATEs).
+errc classify_sqlstate(std::string_view sqlstate) noexcept;
+
 class DbError : public std::system_error {
  public:
   DbError(errc kind, std::string source, Diagnostic diag);

@@ -39,15 +39,5 @@ Diagnostic read_diagnostic(SQLSMALLINT handle_type, SQLHANDLE handle) {
   return d;
 }
 
-errc classify_sqlstate(std::string_view s) noexcept {
-  // 08: connection exception. 57P01-57P03: PostgreSQL's admin shutdown, crash shutdown,
-  // cannot connect now. HYT01: connection timeout expired.
-  if (s.starts_with("08") || s == "57P01" || s == "57P02" || s == "57P03" || s == "HYT01") {
-    return errc::connection_lost;
-  }
-  if (s == "57014" || s == "HY008") return errc::cancelled;  // query_canceled; op cancelled
-  if (s == "HYT00") return errc::statement_timeout;
-  return errc::statement_failed;
-}
 
 }  // namespace sluice::pool

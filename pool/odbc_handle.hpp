@@ -45,9 +45,6 @@ class OdbcHandle {
 // layer complained).
 Diagnostic read_diagnostic(SQLSMALLINT handle_type, SQLHANDLE handle);
 
-// Maps a SQLSTATE to the error kind callers branch on.
-errc classify_sqlstate(std::string_view sqlstate) noexcept;
-
 // The one checked path for every ODBC call: on failure, reads the diagnostic once and throws
 // DbError with the kind chosen by classify_sqlstate (or `kind` when given).
 inline void odbc_check(SQLRETURN rc, SQLSMALLINT handle_type, SQLHANDLE handle,

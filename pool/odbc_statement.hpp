@@ -13,9 +13,6 @@
 
 namespace sluice::pool {
 
-// Why a running statement was cancelled; decides which error the caller sees.
-enum class CancelReason : std::uint8_t { none, deadline, caller };
-
 // The part of a statement that other threads touch: the watchdog cancels a run through it,
 // at the run's deadline or when the caller gives up. Callbacks share it, so one that
 // arrives after the statement is gone finds it detached rather than freed memory. Each run

@@ -200,6 +200,12 @@ std::string PgCluster::odbc_connection_string(std::string_view database, std::st
          ";Pwd=" + odbc_password(password) + ";";
 }
 
+std::string PgCluster::url(std::string_view database, std::string_view user,
+                           std::string_view password) const {
+  return "postgresql://" + std::string(user) + ":" + std::string(password) + "@" + host() + ":" +
+         std::to_string(port_) + "/" + std::string(database) + "?sslmode=disable";
+}
+
 std::string PgCluster::psql(std::string_view sql) const {
   return run_psql("sluice_test", sql);
 }

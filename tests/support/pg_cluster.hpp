@@ -51,6 +51,11 @@ class PgCluster {
                                      std::string_view user = "sluice",
                                      std::string_view password = "sluice-test-pw") const;
 
+  // The same login as a postgresql:// URL, for the native client (values used as given:
+  // the defaults need no percent-encoding).
+  std::string url(std::string_view database = "sluice_test", std::string_view user = "sluice",
+                  std::string_view password = "sluice-test-pw") const;
+
   // Runs `sql` as a script (statement by statement, stopping at the first error) as the
   // superuser against `sluice_test`, over the cluster's Unix socket. Returns the result
   // rows unaligned and without headers: one row per line, columns separated by '|'.

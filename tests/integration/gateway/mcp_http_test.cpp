@@ -14,6 +14,7 @@
 #include "gateway/mcp_engine.hpp"
 #include "gateway/mcp_http_endpoint.hpp"
 #include "pool/odbc_backend.hpp"
+#include "pool/pg_connection.hpp"
 #include "session/context_handles.hpp"
 #include "session/session_manager.hpp"
 #include "session/session_tokens.hpp"
@@ -91,8 +92,14 @@ class Gateway {
     pool::PoolParams pp;
     pp.min_size = 1;
     pp.max_size = 3;
-    auto backend = std::make_shared<pool::OdbcBackend>(
-        pool::OdbcBackendParams{source, std::move(connection_string)}, workers_, watchdog_);
+    std::shared_ptr<pool::Backend> backend;
+    if (pool::pg::is_url(connection_string)) {
+      backend = std::make_shared<pool::PgBackend>(
+          pool::PgBackendParams{source, std::move(connection_string)}, watchdog_);
+    } else {
+      backend = std::make_shared<pool::OdbcBackend>(
+          pool::OdbcBackendParams{source, std::move(connection_string)}, workers_, watchdog_);
+    }
     gateway::Source src;
     src.name = source;
     src.dialect = pool::Dialect::make(*pool::Dialect::parse(dialect));
@@ -207,7 +214,18 @@ int running_sleeps() {
       "'SELECT pg_sleep(30)%'"));
 }
 
-class PostgresGatewayTest : public ::testing::Test {
+// Every PostgreSQL test runs twice: through psqlODBC and through the native client.
+class PostgresDrivers : public ::testing::TestWithParam<const char*> {
+ protected:
+  static std::string connection_string() {
+    return std::string_view(GetParam()) == "native" ? PgCluster::shared().url()
+                                                    : PgCluster::shared().odbc_connection_string();
+  }
+};
+
+std::string driver_name(const ::testing::TestParamInfo<const char*>& info) { return info.param; }
+
+class PostgresGatewayTest : public PostgresDrivers {
  protected:
   static void SetUpTestSuite() {
     PgCluster::shared().psql(
@@ -225,8 +243,8 @@ class PostgresGatewayTest : public ::testing::Test {
   }
 };
 
-TEST_F(PostgresGatewayTest, EveryToolWorksOverHttp) {
-  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits(),
+TEST_P(PostgresGatewayTest, EveryToolWorksOverHttp) {
+  Gateway gw("warehouse", "postgresql", connection_string(), limits(),
              true);
   const std::string session = gw.initialize();
   ASSERT_FALSE(session.empty());
@@ -280,11 +298,11 @@ TEST_F(PostgresGatewayTest, EveryToolWorksOverHttp) {
       << failed.dump();
 }
 
-TEST_F(PostgresGatewayTest, RowAndByteCapsTruncate) {
+TEST_P(PostgresGatewayTest, RowAndByteCapsTruncate) {
   gateway::QueryLimits l = limits();
   l.max_rows = 50;
   l.max_bytes = 2000;
-  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), l);
+  Gateway gw("warehouse", "postgresql", connection_string(), l);
   const std::string session = gw.initialize();
   const json by_rows =
       gw.call(session, "query", {{"sql", "SELECT id FROM shop.items ORDER BY id"}});
@@ -305,8 +323,8 @@ TEST_F(PostgresGatewayTest, RowAndByteCapsTruncate) {
   EXPECT_EQ(exact["structuredContent"]["truncated"], false) << "exactly the cap is not truncated";
 }
 
-TEST_F(PostgresGatewayTest, StatementPastItsTimeoutIsAToolError) {
-  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits());
+TEST_P(PostgresGatewayTest, StatementPastItsTimeoutIsAToolError) {
+  Gateway gw("warehouse", "postgresql", connection_string(), limits());
   const std::string session = gw.initialize();
   const auto start = std::chrono::steady_clock::now();
   const json r = gw.call(session, "query", {{"sql", "SELECT pg_sleep(5)"}, {"timeout_ms", 300}});
@@ -317,8 +335,8 @@ TEST_F(PostgresGatewayTest, StatementPastItsTimeoutIsAToolError) {
   EXPECT_EQ(gw.call(session, "query", {{"sql", "SELECT 1"}}).at("isError"), false);
 }
 
-TEST_F(PostgresGatewayTest, ClosingAModernResponseStreamCancelsTheStatement) {
-  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits());
+TEST_P(PostgresGatewayTest, ClosingAModernResponseStreamCancelsTheStatement) {
+  Gateway gw("warehouse", "postgresql", connection_string(), limits());
   {
     asio::io_context io;
     beast::tcp_stream stream(io);
@@ -346,8 +364,8 @@ TEST_F(PostgresGatewayTest, ClosingAModernResponseStreamCancelsTheStatement) {
   EXPECT_EQ(left, 0) << "closing the stream must cancel the running statement";
 }
 
-TEST_F(PostgresGatewayTest, NotificationsCancelledCancelsALegacyRequest) {
-  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits());
+TEST_P(PostgresGatewayTest, NotificationsCancelledCancelsALegacyRequest) {
+  Gateway gw("warehouse", "postgresql", connection_string(), limits());
   const std::string session = gw.initialize();
   const json call = {
       {"jsonrpc", "2.0"},
@@ -372,8 +390,8 @@ TEST_F(PostgresGatewayTest, NotificationsCancelledCancelsALegacyRequest) {
   EXPECT_EQ(gw.call(session, "query", {{"sql", "SELECT 1"}}).at("isError"), false);
 }
 
-TEST_F(PostgresGatewayTest, ModernExchangeOverRawHttp) {
-  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits());
+TEST_P(PostgresGatewayTest, ModernExchangeOverRawHttp) {
+  Gateway gw("warehouse", "postgresql", connection_string(), limits());
   json discover = {{"jsonrpc", "2.0"},
                    {"id", "d"},
                    {"method", "server/discover"},
@@ -404,16 +422,18 @@ TEST_F(PostgresGatewayTest, ModernExchangeOverRawHttp) {
   EXPECT_EQ(mismatch.message()["id"], 7);
 }
 
-TEST_F(PostgresGatewayTest, ProgressStreamsRowsFetchedAndKeepsAQuietStreamAlive) {
+TEST_P(PostgresGatewayTest, ProgressStreamsRowsFetchedAndKeepsAQuietStreamAlive) {
   // With UseDeclareFetch psqlODBC reads rows through a cursor as they come, so the first 1000
   // rows (and more: the gateway fetches blocks of 256) arrive before the server's one-second
   // pause at row 1401.
   gateway::QueryLimits l = limits();
   l.max_rows = 5000;
   l.max_bytes = 1 << 20;
-  Gateway gw("warehouse", "postgresql",
-             PgCluster::shared().odbc_connection_string() + "UseDeclareFetch=1;Fetch=100;", l,
-             false, 100ms);
+  // The native client hands rows on as they arrive anyway.
+  const std::string cs = std::string_view(GetParam()) == "native"
+                             ? connection_string()
+                             : connection_string() + "UseDeclareFetch=1;Fetch=100;";
+  Gateway gw("warehouse", "postgresql", cs, l, false, 100ms);
   json meta = modern_meta();
   meta["progressToken"] = "tok-1";
   const json call = {
@@ -445,6 +465,9 @@ TEST_F(PostgresGatewayTest, ProgressStreamsRowsFetchedAndKeepsAQuietStreamAlive)
   EXPECT_EQ(events.back()["result"]["structuredContent"]["rowCount"], 1500);
   EXPECT_GE(keepalives, 3) << "a one-second pause with a 100 ms keep-alive interval";
 }
+
+INSTANTIATE_TEST_SUITE_P(Drivers, PostgresGatewayTest, ::testing::Values("odbc", "native"),
+                         driver_name);
 
 TEST(SqliteGatewayTest, EveryToolWorksOverHttp) {
   SqliteFile file;
@@ -490,7 +513,7 @@ namespace {
 
 // --- Database contexts and per-client limits (the production stack) -----------------------
 
-class PostgresContextTest : public ::testing::Test {
+class PostgresContextTest : public PostgresDrivers {
  protected:
   static void SetUpTestSuite() {
     PgCluster::shared().psql(
@@ -523,8 +546,8 @@ class PostgresContextTest : public ::testing::Test {
 
 const char* kMarker = "SELECT v, current_schema() AS s FROM marker";
 
-TEST_F(PostgresContextTest, SessionsKeepTheirOwnContext) {
-  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits(),
+TEST_P(PostgresContextTest, SessionsKeepTheirOwnContext) {
+  Gateway gw("warehouse", "postgresql", connection_string(), limits(),
              false, 15s, production());
   const std::string a = gw.initialize();
   const std::string b = gw.initialize();
@@ -550,8 +573,8 @@ TEST_F(PostgresContextTest, SessionsKeepTheirOwnContext) {
             std::vector<std::string>{"marker"});
 }
 
-TEST_F(PostgresContextTest, StatelessClientsCarryASignedHandle) {
-  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(), limits(),
+TEST_P(PostgresContextTest, StatelessClientsCarryASignedHandle) {
+  Gateway gw("warehouse", "postgresql", connection_string(), limits(),
              false, 15s, production());
   const Reply set = modern_call(gw.port(), "alice", "set_context", {{"schema", "ctx_b"}});
   const json result = set.message()["result"];
@@ -585,11 +608,11 @@ TEST_F(PostgresContextTest, StatelessClientsCarryASignedHandle) {
       << stolen.dump();
 }
 
-TEST_F(PostgresContextTest, OverTheRateLimitIs429WithRetryAfterAndOthersAreServed) {
+TEST_P(PostgresContextTest, OverTheRateLimitIs429WithRetryAfterAndOthersAreServed) {
   session::ClientLimiterParams limits;
   limits.defaults.rate_per_second = 0.5;  // one token every 2 s
   limits.defaults.burst = 2;
-  Gateway gw("warehouse", "postgresql", PgCluster::shared().odbc_connection_string(),
+  Gateway gw("warehouse", "postgresql", connection_string(),
              PostgresContextTest::limits(), false, 15s, production(limits));
   const json args = {{"sql", "SELECT 1 AS one"}};
   EXPECT_EQ(modern_call(gw.port(), "busy", "query", args).status, 200u);
@@ -608,6 +631,9 @@ TEST_F(PostgresContextTest, OverTheRateLimitIs429WithRetryAfterAndOthersAreServe
   EXPECT_EQ(other.status, 200u) << other.body;
   EXPECT_EQ(other.message()["result"]["isError"], false);
 }
+
+INSTANTIATE_TEST_SUITE_P(Drivers, PostgresContextTest, ::testing::Values("odbc", "native"),
+                         driver_name);
 
 }  // namespace
 }  // namespace sluice::test

@@ -13,6 +13,11 @@ namespace sluice::test {
 
 using namespace std::chrono_literals;
 
+// Names the instances of a test run once per PostgreSQL driver ("odbc", "native").
+inline std::string driver_name(const ::testing::TestParamInfo<const char*>& param) {
+  return param.param;
+}
+
 // What every ODBC integration test needs: worker threads for the blocking calls, the
 // statement watchdog, and an io_context whose single thread plays the I/O thread.
 class OdbcHarness : public ::testing::Test {

@@ -1,4 +1,5 @@
-// The pool and statement deadlines against a real PostgreSQL through psqlODBC.
+// The pool and statement deadlines against a real PostgreSQL, through psqlODBC and (where
+// the behaviour is the same) through the native client.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <future>
 #include <optional>
 
+#include "pool/pg_connection.hpp"
 #include "tests/integration/pool/odbc_harness.hpp"
 #include "tests/support/pg_cluster.hpp"
 
@@ -76,9 +78,6 @@ std::string connection_string_to(std::uint16_t port) {
 
 class OdbcPoolTest : public OdbcHarness {
  protected:
-  std::shared_ptr<pool::OdbcBackend> pg() {
-    return backend("pg", PgCluster::shared().odbc_connection_string());
-  }
   // Statements still running on the server that match `pattern`.
   static int running(const std::string& pattern) {
     return std::stoi(PgCluster::shared().psql(
@@ -87,7 +86,22 @@ class OdbcPoolTest : public OdbcHarness {
   }
 };
 
-TEST_F(OdbcPoolTest, StatementPastItsDeadlineIsCancelledOnTheServer) {
+// The pool's behaviour with PostgreSQL, through psqlODBC and through the native client.
+class PgPoolTest : public OdbcPoolTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  std::shared_ptr<pool::Backend> pg() {
+    if (std::string_view(GetParam()) == "native") {
+      return std::make_shared<pool::PgBackend>(pool::PgBackendParams{"pg", PgCluster::shared().url()},
+                                               watchdog_);
+    }
+    return backend("pg", PgCluster::shared().odbc_connection_string());
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Drivers, PgPoolTest, ::testing::Values("odbc", "native"),
+                         driver_name);
+
+TEST_P(PgPoolTest, StatementPastItsDeadlineIsCancelledOnTheServer) {
   run([&]() -> asio::awaitable<void> {
     pool::ConnectionPool pool(co_await asio::this_coro::executor, pg(), pool_params(1, 1));
     pool.start();
@@ -114,7 +128,7 @@ TEST_F(OdbcPoolTest, StatementPastItsDeadlineIsCancelledOnTheServer) {
   });
 }
 
-TEST_F(OdbcPoolTest, CancellingTheAwaitingOperationCancelsTheStatement) {
+TEST_P(PgPoolTest, CancellingTheAwaitingOperationCancelsTheStatement) {
   run([&]() -> asio::awaitable<void> {
     pool::ConnectionPool pool(co_await asio::this_coro::executor, pg(), pool_params(1, 1));
     pool.start();
@@ -140,7 +154,8 @@ TEST_F(OdbcPoolTest, ACancelThatArrivesBeforeTheStatementStartsStopsIt) {
   // busy): the statement must never start, rather than run to its deadline.
   run([&]() -> asio::awaitable<void> {
     const auto ex = co_await asio::this_coro::executor;
-    pool::ConnectionPool pool(ex, pg(), pool_params(1, 1));
+    pool::ConnectionPool pool(ex, backend("pg", PgCluster::shared().odbc_connection_string()),
+                              pool_params(1, 1));
     pool.start();
     auto conn = co_await pool.acquire(Clock::now() + 5s);
     std::promise<void> release;
@@ -186,7 +201,7 @@ TEST_F(OdbcPoolTest, ACancelThatArrivesBeforeTheStatementStartsStopsIt) {
   });
 }
 
-TEST_F(OdbcPoolTest, TerminatedConnectionIsDetectedAndReplaced) {
+TEST_P(PgPoolTest, TerminatedConnectionIsDetectedAndReplaced) {
   run([&]() -> asio::awaitable<void> {
     pool::ConnectionPool pool(co_await asio::this_coro::executor, pg(), pool_params(1, 1));
     pool.start();
@@ -212,7 +227,7 @@ TEST_F(OdbcPoolTest, TerminatedConnectionIsDetectedAndReplaced) {
   });
 }
 
-TEST_F(OdbcPoolTest, IdleConnectionKilledMeanwhileIsReplacedByValidation) {
+TEST_P(PgPoolTest, IdleConnectionKilledMeanwhileIsReplacedByValidation) {
   run([&]() -> asio::awaitable<void> {
     auto params = pool_params(1, 1);
     params.validate_after_idle = 0ms;
@@ -232,7 +247,7 @@ TEST_F(OdbcPoolTest, IdleConnectionKilledMeanwhileIsReplacedByValidation) {
   });
 }
 
-TEST_F(OdbcPoolTest, ExhaustedPoolServesWaitersInOrder) {
+TEST_P(PgPoolTest, ExhaustedPoolServesWaitersInOrder) {
   std::vector<int> order;
   run([&]() -> asio::awaitable<void> {
     auto pool = std::make_shared<pool::ConnectionPool>(co_await asio::this_coro::executor, pg(),
@@ -265,7 +280,7 @@ TEST_F(OdbcPoolTest, ExhaustedPoolServesWaitersInOrder) {
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5}));
 }
 
-TEST_F(OdbcPoolTest, AcquirePastItsDeadlineFailsWithATimeout) {
+TEST_P(PgPoolTest, AcquirePastItsDeadlineFailsWithATimeout) {
   run([&]() -> asio::awaitable<void> {
     pool::ConnectionPool pool(co_await asio::this_coro::executor, pg(), pool_params(1, 1));
     pool.start();

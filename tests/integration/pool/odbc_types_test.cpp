@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "pool/pg_connection.hpp"
 #include "tests/integration/pool/odbc_harness.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/sqlite_file.hpp"
@@ -32,8 +33,17 @@ std::string megabyte_text() {
   return s;
 }
 
-class PostgresTypesTest : public OdbcHarness {
+// Runs twice: through psqlODBC and through the native PostgreSQL client, which must agree.
+class PostgresTypesTest : public OdbcHarness, public ::testing::WithParamInterface<const char*> {
  protected:
+  std::shared_ptr<pool::Backend> pg() {
+    if (std::string_view(GetParam()) == "native") {
+      return std::make_shared<pool::PgBackend>(pool::PgBackendParams{"pg", PgCluster::shared().url()},
+                                               watchdog_);
+    }
+    return backend("pg", PgCluster::shared().odbc_connection_string());
+  }
+
   void SetUp() override {
     PgCluster::shared().psql(
         "DROP TABLE IF EXISTS types_rt;"
@@ -43,7 +53,7 @@ class PostgresTypesTest : public OdbcHarness {
   }
 };
 
-TEST_F(PostgresTypesTest, EveryTypeRoundTripsThroughBoundParameters) {
+TEST_P(PostgresTypesTest, EveryTypeRoundTripsThroughBoundParameters) {
   const std::string big = megabyte_text();
   const std::vector<std::vector<Param>> rows = {
       {std::int64_t{1}, true, std::int64_t{-32768}, std::int64_t{2147483647},
@@ -60,8 +70,7 @@ TEST_F(PostgresTypesTest, EveryTypeRoundTripsThroughBoundParameters) {
        Timestamp{{2038, 1, 19}, {3, 14, 8, 0}}},
   };
   run([&]() -> asio::awaitable<void> {
-    auto conn = co_await backend("pg", PgCluster::shared().odbc_connection_string())
-                    ->connect(pool::Clock::now() + 10s);
+    auto conn = co_await pg()->connect(pool::Clock::now() + 10s);
     for (const auto& row : rows) {
       co_await query(
           *conn, "INSERT INTO types_rt VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row);
@@ -100,10 +109,9 @@ TEST_F(PostgresTypesTest, EveryTypeRoundTripsThroughBoundParameters) {
   });
 }
 
-TEST_F(PostgresTypesTest, ManyRowsArriveInBlocksExactly) {
+TEST_P(PostgresTypesTest, ManyRowsArriveInBlocksExactly) {
   run([&]() -> asio::awaitable<void> {
-    auto conn = co_await backend("pg", PgCluster::shared().odbc_connection_string())
-                    ->connect(pool::Clock::now() + 10s);
+    auto conn = co_await pg()->connect(pool::Clock::now() + 10s);
     auto result = co_await query(
         *conn,
         "SELECT g, 'row ' || g, (g * 1.25)::numeric(12,2), CASE WHEN g % 7 = 0 THEN NULL "
@@ -126,10 +134,9 @@ TEST_F(PostgresTypesTest, ManyRowsArriveInBlocksExactly) {
   });
 }
 
-TEST_F(PostgresTypesTest, ValuesLongerThanTheirSlotArriveWhole) {
+TEST_P(PostgresTypesTest, ValuesLongerThanTheirSlotArriveWhole) {
   run([&]() -> asio::awaitable<void> {
-    auto conn = co_await backend("pg", PgCluster::shared().odbc_connection_string())
-                    ->connect(pool::Clock::now() + 10s);
+    auto conn = co_await pg()->connect(pool::Clock::now() + 10s);
     // Short and long values interleaved across several blocks; json reports size 255.
     auto result = co_await query(
         *conn,
@@ -148,7 +155,7 @@ TEST_F(PostgresTypesTest, ValuesLongerThanTheirSlotArriveWhole) {
   });
 }
 
-TEST_F(PostgresTypesTest, SinkCanStopEarlyAndTheConnectionStaysUsable) {
+TEST_P(PostgresTypesTest, SinkCanStopEarlyAndTheConnectionStaysUsable) {
   class FirstTen final : public pool::RowSink {
    public:
     void columns(std::span<const pool::ColumnInfo>) override {}
@@ -156,8 +163,7 @@ TEST_F(PostgresTypesTest, SinkCanStopEarlyAndTheConnectionStaysUsable) {
     int seen = 0;
   };
   run([&]() -> asio::awaitable<void> {
-    auto conn = co_await backend("pg", PgCluster::shared().odbc_connection_string())
-                    ->connect(pool::Clock::now() + 10s);
+    auto conn = co_await pg()->connect(pool::Clock::now() + 10s);
     FirstTen sink;
     const pool::Statement stmt{"SELECT g FROM generate_series(1, 100000) g", {}};
     auto r = co_await conn->execute(stmt, sink, pool::Clock::now() + 10s);
@@ -169,10 +175,9 @@ TEST_F(PostgresTypesTest, SinkCanStopEarlyAndTheConnectionStaysUsable) {
   });
 }
 
-TEST_F(PostgresTypesTest, StatementErrorsCarrySqlstateAndLeaveTheConnectionUsable) {
+TEST_P(PostgresTypesTest, StatementErrorsCarrySqlstateAndLeaveTheConnectionUsable) {
   run([&]() -> asio::awaitable<void> {
-    auto conn = co_await backend("pg", PgCluster::shared().odbc_connection_string())
-                    ->connect(pool::Clock::now() + 10s);
+    auto conn = co_await pg()->connect(pool::Clock::now() + 10s);
     try {
       co_await query(*conn, "SELEC 1");
       ADD_FAILURE() << "syntax error expected";
@@ -192,6 +197,9 @@ TEST_F(PostgresTypesTest, StatementErrorsCarrySqlstateAndLeaveTheConnectionUsabl
     EXPECT_EQ(res.rows_affected, 5);
   });
 }
+
+INSTANTIATE_TEST_SUITE_P(Drivers, PostgresTypesTest, ::testing::Values("odbc", "native"),
+                         driver_name);
 
 class SqliteTypesTest : public OdbcHarness {
  protected:

@@ -413,6 +413,26 @@ TEST(ConfigTest, DialectIsDetectedFromTheDriver) {
   EXPECT_EQ(SourceConfig::detect_dialect("DSN=warehouse;Database=postgres"), "");
   EXPECT_EQ(SourceConfig::detect_dialect("Driver={MySQL ODBC 8.0};Server=x"), "");
   EXPECT_EQ(SourceConfig::detect_dialect(""), "");
+  EXPECT_EQ(SourceConfig::detect_dialect("postgresql://me@db/sales"), "postgresql");
+  EXPECT_EQ(SourceConfig::detect_dialect("postgres://me@db/sales"), "postgresql");
+}
+
+TEST(ConfigTest, APostgresqlUrlIsCheckedWhenTheConfigIsAndNeverEchoesThePassword) {
+  Config c;
+  c.sources = {source("w", "postgresql://me:hunter2@db:5432/sales?sslmode=disable")};
+  EXPECT_NO_THROW(c.validate());
+  c.sources[0].connection_string = "postgresql://me:hunter2@db:5432/sales?sslmode=require";
+  const std::string tls = validate_error(c);
+  EXPECT_EQ(tls.rfind("sources[0].connection_string: PostgreSQL URL: sslmode=require needs TLS", 0),
+            0u)
+      << tls;
+  EXPECT_EQ(tls.find("hunter2"), std::string::npos);
+  c.sources[0].connection_string = "postgresql://me:hunter2@db:99999/sales";
+  EXPECT_NE(validate_error(c).find("port must be 1..65535"), std::string::npos);
+  c.sources[0].connection_string = "postgresql://me:hunter2@db/sales";
+  c.sources[0].dialect = "sqlite";
+  EXPECT_EQ(validate_error(c),
+            "sources[0].dialect: 'sqlite' cannot be used with a postgresql:// URL");
 }
 
 TEST(ConfigTest, DialectMustBeKnownOrDetectableAndErrorsNeverShowTheConnectionString) {

@@ -1,0 +1,608 @@
+#include "pool/pg_connection.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+namespace sluice::pool {
+
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kInitialBuffer = 16 * 1024;
+constexpr std::size_t kKeptBuffer = 1024 * 1024;        // larger buffers shrink after a statement
+constexpr std::size_t kMaxMessage = 512 * 1024 * 1024;  // one row or error, far above normal
+constexpr auto kGiveUpAfterCancel = 10s;
+
+std::uint32_t be32(const char* p) noexcept {
+  return (std::uint32_t{static_cast<unsigned char>(p[0])} << 24) |
+         (std::uint32_t{static_cast<unsigned char>(p[1])} << 16) |
+         (std::uint32_t{static_cast<unsigned char>(p[2])} << 8) |
+         std::uint32_t{static_cast<unsigned char>(p[3])};
+}
+
+// Sends a cancel request for (pid, secret) to `server` on a new connection, waiting at most
+// a second to connect. Blocking: runs on the watchdog thread.
+void send_cancel_request(const tcp::endpoint& server, std::int32_t pid, std::int32_t secret) {
+  const int fd =
+      ::socket(server.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  if (::connect(fd, server.data(), static_cast<socklen_t>(server.size())) != 0) {
+    if (errno != EINPROGRESS) return;
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 1000) != 1) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return;
+  }
+  const std::string req = pg::cancel_request(pid, secret);
+  (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+}
+
+}  // namespace
+
+// The part of a connection the watchdog thread touches: which run is executing, why it was
+// cancelled, where to send a cancel request. Shared with the watchdog's callbacks, so one
+// that arrives after the connection is gone finds it detached.
+struct PgLink {
+  std::mutex mutex;
+  tcp::endpoint server;
+  std::int32_t pid = 0;
+  std::int32_t secret = 0;
+  int fd = -1;  // the connection's socket while it is open
+  std::uint64_t run = 0;
+  bool executing = false;
+  CancelReason why = CancelReason::none;
+  int cancels_sent = 0;  // cancel requests sent during the current run
+
+  std::uint64_t open() {
+    std::lock_guard lock(mutex);
+    why = CancelReason::none;
+    executing = false;
+    cancels_sent = 0;
+    return ++run;
+  }
+
+  // Returns why the run was cancelled before it started, or none (then it is executing).
+  CancelReason enter() {
+    std::lock_guard lock(mutex);
+    executing = why == CancelReason::none;
+    return why;
+  }
+
+  // Ends the run; returns how many cancel requests it sent.
+  int leave() {
+    std::lock_guard lock(mutex);
+    executing = false;
+    return cancels_sent;
+  }
+
+  CancelReason reason() {
+    std::lock_guard lock(mutex);
+    return why;
+  }
+
+  // Records `reason` for run `r` (the first reason wins) and, if that run is executing,
+  // sends the server a cancel request. Returns true while the run still executes.
+  bool cancel(CancelReason reason, std::uint64_t r) {
+    tcp::endpoint to;
+    std::int32_t p = 0;
+    std::int32_t s = 0;
+    {
+      std::lock_guard lock(mutex);
+      if (r != run) return false;
+      if (why == CancelReason::none) why = reason;
+      if (!executing || fd < 0) return false;
+      ++cancels_sent;
+      to = server;
+      p = pid;
+      s = secret;
+    }
+    send_cancel_request(to, p, s);
+    return true;
+  }
+
+  // Shuts the socket down under a run the server does not finish: the pending read fails.
+  void abort(std::uint64_t r) {
+    std::lock_guard lock(mutex);
+    if (r == run && executing && fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+
+  void detach() {
+    std::lock_guard lock(mutex);
+    fd = -1;
+    executing = false;
+  }
+};
+
+namespace {
+
+// Cancels one run on the watchdog thread, and again after a growing pause while the server
+// keeps running it: a cancel request that arrives before the query does is ignored. Gives
+// up on a server that ignores them all and shuts the connection down.
+struct PgCancelRun {
+  Watchdog* watchdog;
+  std::shared_ptr<PgLink> link;
+  std::uint64_t run;
+  CancelReason why;
+  std::chrono::milliseconds pause{20};
+  std::chrono::milliseconds waited{0};
+
+  void operator()() const {
+    if (waited >= kGiveUpAfterCancel) {
+      link->abort(run);
+      return;
+    }
+    if (!link->cancel(why, run)) return;
+    PgCancelRun again = *this;
+    again.waited += pause;
+    again.pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+    watchdog->arm(Watchdog::Clock::now() + pause, std::move(again));
+  }
+};
+
+// Connects, authenticates and waits for ReadyForQuery. Returns the server's cancel key.
+asio::awaitable<std::pair<std::int32_t, std::int32_t>> handshake(tcp::socket& sock,
+                                                                 const pg::ConnectParams& p,
+                                                                 const std::string& source) {
+  auto fail = [&source](std::string message, std::string sqlstate = "08001") -> DbError {
+    return DbError(errc::connect_failed, source, {std::move(sqlstate), 0, std::move(message)});
+  };
+  std::string out;
+  pg::write_startup(out, p);
+  co_await asio::async_write(sock, asio::buffer(out), asio::use_awaitable);
+
+  std::vector<char> in(4096);
+  std::size_t have = 0;
+  std::optional<pg::ScramClient> scram;
+  std::pair<std::int32_t, std::int32_t> key{0, 0};
+  for (;;) {
+    while (have < 5 || have < 1 + be32(in.data() + 1)) {
+      if (have >= 5) {
+        const std::size_t need = 1 + be32(in.data() + 1);
+        if (need > 1024 * 1024) throw fail("the server sent an oversized startup message");
+        if (need > in.size()) in.resize(need);
+      }
+      boost::system::error_code ec;
+      const std::size_t n =
+          co_await sock.async_read_some(asio::buffer(in.data() + have, in.size() - have),
+                                        asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) throw fail("the server closed the connection during startup: " + ec.message());
+      have += n;
+    }
+    const char type = in[0];
+    const std::size_t total = 1 + be32(in.data() + 1);
+    const std::string body(in.data() + 5, total - 5);
+    std::memmove(in.data(), in.data() + total, have - total);
+    have -= total;
+    pg::MessageReader r(body);
+    out.clear();
+    switch (type) {
+      case 'R': {
+        const std::int32_t code = r.i32();
+        if (code == 0) break;  // AuthenticationOk
+        if (code == 3) {
+          pg::write_password(out, p.password);
+        } else if (code == 5) {
+          const std::string_view salt = r.bytes(4);
+          std::array<unsigned char, 4> s{};
+          std::memcpy(s.data(), salt.data(), 4);
+          pg::write_password(out, pg::md5_password(p.user, p.password, s));
+        } else if (code == 10) {
+          bool offered = false;
+          for (std::string_view m = r.cstr(); !m.empty(); m = r.cstr()) {
+            offered = offered || m == "SCRAM-SHA-256";
+          }
+          if (!offered) throw fail("the server offers no SASL mechanism Sluice speaks");
+          scram.emplace(p.password);
+          pg::write_sasl_initial(out, "SCRAM-SHA-256", scram->client_first());
+        } else if (code == 11) {
+          if (!scram) throw fail("the server sent SASLContinue without SASL");
+          pg::write_sasl_response(out, scram->client_final(r.bytes(r.remaining())));
+        } else if (code == 12) {
+          if (!scram || !scram->server_final_ok(r.bytes(r.remaining()))) {
+            throw fail("the server's SCRAM signature is wrong: it does not know the password");
+          }
+        } else {
+          throw fail("the server asks for an authentication method Sluice does not speak (" +
+                     std::to_string(code) +
+                     "); configure trust, password, md5 or scram-sha-256 for it");
+        }
+        if (p.password.empty() && (code == 3 || code == 5 || code == 10)) {
+          throw fail("the server requires a password and the URL has none", "28P01");
+        }
+        if (!out.empty()) {
+          co_await asio::async_write(sock, asio::buffer(out), asio::use_awaitable);
+        }
+        break;
+      }
+      case 'K':
+        key.first = r.i32();
+        key.second = r.i32();
+        break;
+      case 'E': {
+        Diagnostic d = pg::parse_error(body);
+        throw DbError(errc::connect_failed, source, std::move(d));
+      }
+      case 'Z':
+        co_return key;
+      case 'S':  // ParameterStatus
+      case 'N':  // NoticeResponse
+        break;
+      default:
+        throw fail(std::string("unexpected message '") + type + "' during startup");
+    }
+  }
+}
+
+}  // namespace
+
+// ---- rows ----
+
+// A DataRow as the sink sees it: cell boundaries parsed once, values decoded on access.
+class PgConnection::Row final : public RowView {
+ public:
+  void reset(std::span<const pg::Field> fields) {
+    fields_ = fields;
+    scratch_.resize(fields.size());
+  }
+
+  void bind(std::string_view body) {
+    pg::MessageReader r(body);
+    const int n = r.i16();
+    if (n != static_cast<int>(fields_.size())) throw pg::ProtocolError("DataRow column count");
+    cells_.clear();
+    for (int i = 0; i < n; ++i) {
+      const std::int32_t len = r.i32();
+      if (len < 0) {
+        cells_.push_back({nullptr, 0});
+      } else {
+        cells_.push_back(
+            {r.bytes(static_cast<std::size_t>(len)).data(), static_cast<std::size_t>(len)});
+      }
+    }
+  }
+
+  std::size_t size() const noexcept override { return cells_.size(); }
+
+  Value operator[](std::size_t c) const override {
+    const auto& [data, len] = cells_[c];
+    if (data == nullptr) return Null{};
+    return pg::decode_text(fields_[c].type_oid, std::string_view(data, len), scratch_[c]);
+  }
+
+ private:
+  std::span<const pg::Field> fields_;
+  std::vector<std::pair<const char*, std::size_t>> cells_;
+  mutable std::vector<std::vector<std::byte>> scratch_;  // bytea, per column
+};
+
+// ---- backend ----
+
+PgBackend::PgBackend(PgBackendParams params, Watchdog& watchdog)
+    : source_(std::move(params.source)), params_(pg::parse_url(params.url)), watchdog_(watchdog) {
+  if (source_.empty()) throw std::invalid_argument("PgBackendParams.source is empty");
+}
+
+asio::awaitable<std::unique_ptr<Connection>> PgBackend::connect(Deadline deadline) {
+  using namespace asio::experimental::awaitable_operators;
+  const auto ex = co_await asio::this_coro::executor;
+  auto link = std::make_shared<PgLink>();
+  tcp::socket sock(ex);
+  asio::steady_timer timer(ex, deadline);
+  auto attempt = [&]() -> asio::awaitable<void> {
+    tcp::resolver resolver(ex);
+    const auto endpoints = co_await resolver.async_resolve(
+        params_.host, std::to_string(params_.port), asio::use_awaitable);
+    const tcp::endpoint ep = co_await asio::async_connect(sock, endpoints, asio::use_awaitable);
+    sock.set_option(tcp::no_delay(true));
+    link->server = ep;
+    const auto key = co_await handshake(sock, params_, source_);
+    link->pid = key.first;
+    link->secret = key.second;
+  };
+  // `||` waits for the first to succeed: a failed attempt must end it, so it succeeds with
+  // its exception as the result.
+  auto guarded = [&]() -> asio::awaitable<std::exception_ptr> {
+    std::exception_ptr failure;
+    try {
+      co_await attempt();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    co_return failure;
+  };
+  std::variant<std::exception_ptr, std::monostate> outcome;
+  try {
+    outcome = co_await (guarded() || timer.async_wait(asio::use_awaitable));
+    if (outcome.index() == 0 && std::get<0>(outcome)) std::rethrow_exception(std::get<0>(outcome));
+  } catch (const DbError&) {
+    throw;
+  } catch (const pg::ProtocolError& e) {
+    throw DbError(errc::connect_failed, source_,
+                  {"08P01", 0, std::string("protocol error during startup: ") + e.what()});
+  } catch (const boost::system::system_error& e) {
+    throw DbError(errc::connect_failed, source_,
+                  {"08001", 0,
+                   "could not connect to " + params_.host + ":" + std::to_string(params_.port) +
+                       ": " + e.code().message()});
+  } catch (const std::exception& e) {
+    throw DbError(errc::connect_failed, source_, {"08001", 0, e.what()});
+  }
+  if (outcome.index() == 1) {
+    throw DbError(errc::connect_failed, source_,
+                  {"08001", 0,
+                   "connecting to " + params_.host + ":" + std::to_string(params_.port) +
+                       " did not finish before the connect timeout"});
+  }
+  link->fd = sock.native_handle();
+  co_return std::make_unique<PgConnection>(source_, std::move(sock), std::move(link), watchdog_);
+}
+
+// ---- connection ----
+
+PgConnection::PgConnection(std::string source, tcp::socket socket, std::shared_ptr<PgLink> link,
+                           Watchdog& watchdog)
+    : source_(std::move(source)),
+      socket_(std::move(socket)),
+      link_(std::move(link)),
+      watchdog_(watchdog),
+      in_(kInitialBuffer),
+      row_(std::make_unique<Row>()) {}
+
+PgConnection::~PgConnection() {
+  link_->detach();
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+void PgConnection::lost(std::string what) {
+  reusable_ = false;
+  throw DbError(errc::connection_lost, source_, {"08006", 0, std::move(what)});
+}
+
+bool PgConnection::next(Message& m) {
+  const std::size_t avail = end_ - begin_;
+  if (avail < 5) return false;
+  const char* p = in_.data() + begin_;
+  const std::uint32_t len = be32(p + 1);
+  if (len < 4 || len > kMaxMessage) lost("the server sent a malformed message");
+  if (avail < 1 + std::size_t{len}) return false;
+  m.type = p[0];
+  m.body = std::string_view(p + 5, len - 4);
+  begin_ += 1 + std::size_t{len};
+  return true;
+}
+
+asio::awaitable<void> PgConnection::fill() {
+  // Make room: move the unread part to the front, and grow for a message longer than the
+  // buffer (its length is known once its header is in).
+  if (begin_ > 0) {
+    std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (end_ >= 5) {
+    const std::size_t need = 1 + std::size_t{be32(in_.data() + 1)};
+    if (need > in_.size()) in_.resize(need);
+  }
+  if (end_ == in_.size()) in_.resize(in_.size() * 2);
+  boost::system::error_code ec;
+  const std::size_t n =
+      co_await socket_.async_read_some(asio::buffer(in_.data() + end_, in_.size() - end_),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+  if (ec == asio::error::operation_aborted) co_return;  // the caller cancelled
+  if (ec) {
+    if (link_->reason() == CancelReason::deadline) {
+      reusable_ = false;
+      throw DbError(errc::statement_timeout, source_,
+                    {"57014", 0,
+                     "PostgreSQL did not stop the statement after its deadline; the "
+                     "connection was closed"});
+    }
+    lost("the connection to PostgreSQL broke: " + ec.message());
+  }
+  end_ += n;
+}
+
+asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
+                                                  Deadline deadline) {
+  if (!socket_.is_open() || !reusable_) lost("the connection is closed");
+  const std::uint64_t run = link_->open();
+  const std::uint64_t timer =
+      watchdog_.arm(deadline, PgCancelRun{&watchdog_, link_, run, CancelReason::deadline});
+  struct Disarm {
+    Watchdog& w;
+    std::uint64_t id;
+    ~Disarm() { w.disarm(id); }
+  } disarm{watchdog_, timer};
+
+  out_.clear();
+  if (stmt.params.empty()) {
+    pg::write_query(out_, stmt.sql, stmt.params);
+  } else {
+    const std::string sql = pg::number_placeholders(stmt.sql, stmt.params.size(), source_);
+    pg::write_query(out_, sql, stmt.params);
+  }
+  // A caller that gave up before this point (say, while waiting for the connection) has
+  // already signalled: the statement must not start at all.
+  const asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  if (cancel_state.cancelled() != asio::cancellation_type::none) {
+    link_->cancel(CancelReason::caller, run);
+  }
+  if (link_->enter() != CancelReason::none) {
+    link_->leave();
+    const bool deadline_passed = link_->reason() == CancelReason::deadline;
+    throw DbError(deadline_passed ? errc::statement_timeout : errc::cancelled, source_,
+                  {"57014", 0,
+                   deadline_passed ? "the statement's deadline passed before it started"
+                                   : "the statement was cancelled before it started"});
+  }
+
+  // A cancelled caller must not abort the reads below (the connection would be left
+  // mid-answer): they end with operation_aborted, and the cancel goes to the server.
+  const bool throw_if_cancelled = co_await asio::this_coro::throw_if_cancelled();
+  co_await asio::this_coro::throw_if_cancelled(false);
+
+  ExecResult result;
+  std::optional<Diagnostic> error;
+  std::exception_ptr sink_failure;
+  std::exception_ptr failure;
+  std::vector<pg::Field> fields;
+  bool first_result_done = false;
+  bool stopped = false;
+  bool caller_cancel_sent = false;
+  try {
+    co_await asio::async_write(
+        socket_, asio::buffer(out_),
+        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    for (bool ready = false; !ready;) {
+      Message m;
+      while (!next(m)) {
+        if (!caller_cancel_sent && cancel_state.cancelled() != asio::cancellation_type::none) {
+          // The caller cancelled (a read ended early, or the signal came during the write):
+          // ask the server to stop the statement and read on to ReadyForQuery, so the
+          // connection stays usable.
+          caller_cancel_sent = true;
+          watchdog_.run_soon(PgCancelRun{&watchdog_, link_, run, CancelReason::caller});
+        }
+        co_await fill();
+      }
+      switch (m.type) {
+        case 'T':
+          if (first_result_done) break;  // only the first result set is wanted
+          fields = pg::parse_row_description(m.body);
+          row_->reset(fields);
+          if (!sink_failure) {
+            try {
+              std::vector<ColumnInfo> cols;
+              cols.reserve(fields.size());
+              for (const auto& f : fields) cols.push_back(f.info);
+              sink.columns(cols);
+            } catch (...) {
+              sink_failure = std::current_exception();
+            }
+          }
+          break;
+        case 'D':
+          if (first_result_done || stopped || sink_failure || error) break;
+          row_->bind(m.body);
+          try {
+            ++result.rows_fetched;
+            if (!sink.row(*row_)) {
+              stopped = true;
+              result.stopped_by_sink = true;
+            }
+          } catch (...) {
+            sink_failure = std::current_exception();
+          }
+          break;
+        case 'C':
+          if (!first_result_done) {
+            pg::MessageReader r(m.body);
+            result.rows_affected = pg::rows_affected(r.cstr());
+          }
+          first_result_done = true;
+          break;
+        case 'E':
+          if (!error) error = pg::parse_error(m.body);
+          break;
+        case 'Z':
+          ready = true;
+          break;
+        case '1':  // ParseComplete
+        case '2':  // BindComplete
+        case 'n':  // NoData
+        case 'I':  // EmptyQueryResponse
+        case 's':  // PortalSuspended
+        case 'N':  // NoticeResponse
+        case 'S':  // ParameterStatus
+        case 'A':  // NotificationResponse
+          break;
+        default:
+          lost(std::string("unexpected message '") + m.type + "' from the server");
+      }
+    }
+  } catch (const pg::ProtocolError& e) {
+    reusable_ = false;
+    failure =
+        std::make_exception_ptr(DbError(errc::connection_lost, source_, {"08P01", 0, e.what()}));
+  } catch (const DbError& e) {
+    if (e.kind() == errc::connection_lost) reusable_ = false;
+    failure = std::current_exception();
+  } catch (const boost::system::system_error& e) {
+    reusable_ = false;
+    failure = std::make_exception_ptr(
+        DbError(errc::connection_lost, source_,
+                {"08006", 0, "writing to PostgreSQL: " + e.code().message()}));
+  }
+  const int cancels = link_->leave();
+  const CancelReason why = link_->reason();
+  co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
+  if (in_.size() > kKeptBuffer && begin_ == end_) {
+    in_.assign(kInitialBuffer, '\0');
+    begin_ = end_ = 0;
+  }
+
+  // A cancel request still on its way could stop the next statement instead: only a run
+  // that sent exactly one and saw it answered (57014) leaves no such request behind.
+  const bool cancel_answered = error && error->sqlstate == "57014";
+  if (cancels > 1 || (cancels == 1 && !cancel_answered)) reusable_ = false;
+
+  if (failure) std::rethrow_exception(failure);
+  if (error) {
+    errc kind = classify_sqlstate(error->sqlstate);
+    if (why != CancelReason::none && kind != errc::connection_lost) {
+      kind = why == CancelReason::deadline ? errc::statement_timeout : errc::cancelled;
+      if (why == CancelReason::deadline) {
+        error->message = "statement cancelled at its deadline: " + error->message;
+      }
+    }
+    if (kind == errc::connection_lost) reusable_ = false;
+    throw DbError(kind, source_, std::move(*error));
+  }
+  if (why == CancelReason::caller) {
+    throw DbError(errc::cancelled, source_, {"57014", 0, "the statement was cancelled"});
+  }
+  if (sink_failure) std::rethrow_exception(sink_failure);
+  co_return result;
+}
+
+asio::awaitable<void> PgConnection::validate(Deadline deadline) {
+  DiscardRows sink;
+  const Statement ping{"SELECT 1", {}};
+  co_await execute(ping, sink, deadline);
+}
+
+asio::awaitable<void> PgConnection::close() noexcept {
+  link_->detach();
+  if (!socket_.is_open()) co_return;
+  try {
+    std::string bye;
+    pg::write_terminate(bye);
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (!ec) (void)::send(socket_.native_handle(), bye.data(), bye.size(), MSG_NOSIGNAL);
+  } catch (...) {
+  }
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  co_return;
+}
+
+}  // namespace sluice::pool

@@ -1,0 +1,258 @@
+// The native PostgreSQL client against a real private PostgreSQL 15 (SCRAM logins over
+// TCP): what it must do beyond the type round trips it shares with psqlODBC (those run for
+// both in odbc_types_test.cpp): fail clearly, stop at deadlines, obey cancellation, and
+// leave its connection usable after each.
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "pool/connection_pool.hpp"
+#include "pool/pg_connection.hpp"
+#include "tests/integration/pool/odbc_harness.hpp"
+#include "tests/support/pg_cluster.hpp"
+
+namespace sluice::test {
+namespace {
+
+using pool::Param;
+
+class PgNativeTest : public OdbcHarness {
+ protected:
+  std::shared_ptr<pool::PgBackend> native(std::string url = PgCluster::shared().url()) {
+    return std::make_shared<pool::PgBackend>(pool::PgBackendParams{"pg", std::move(url)},
+                                             watchdog_);
+  }
+
+  // The server process of `conn`, asked through the connection itself.
+  static asio::awaitable<std::string> backend_pid(pool::Connection& conn) {
+    auto r = co_await query(conn, "SELECT pg_backend_pid()");
+    co_return std::to_string(std::get<std::int64_t>(r.rows().at(0).at(0)));
+  }
+};
+
+TEST_F(PgNativeTest, AWrongPasswordIsAConnectErrorThatSaysSo) {
+  run([&]() -> asio::awaitable<void> {
+    try {
+      co_await native(PgCluster::shared().url("sluice_test", "sluice", "not-the-password"))
+          ->connect(pool::Clock::now() + 10s);
+      ADD_FAILURE() << "connected with a wrong password";
+    } catch (const pool::DbError& e) {
+      EXPECT_EQ(e.kind(), pool::errc::connect_failed);
+      EXPECT_EQ(e.diagnostic().sqlstate, "28P01");
+      EXPECT_NE(std::string(e.what()).find("password authentication failed"), std::string::npos)
+          << e.what();
+      EXPECT_EQ(std::string(e.what()).find("not-the-password"), std::string::npos);
+    }
+  });
+}
+
+TEST_F(PgNativeTest, AnUnknownDatabaseAndAClosedPortAreConnectErrors) {
+  run([&]() -> asio::awaitable<void> {
+    try {
+      co_await native(PgCluster::shared().url("no_such_db"))->connect(pool::Clock::now() + 10s);
+      ADD_FAILURE() << "connected to a missing database";
+    } catch (const pool::DbError& e) {
+      EXPECT_EQ(e.kind(), pool::errc::connect_failed);
+      EXPECT_EQ(e.diagnostic().sqlstate, "3D000");
+    }
+    // A port nobody listens on: bind one, note it, close it.
+    std::uint16_t port = 0;
+    {
+      asio::ip::tcp::acceptor a(io_, {asio::ip::make_address("127.0.0.1"), 0});
+      port = a.local_endpoint().port();
+    }
+    try {
+      co_await native("postgresql://sluice:x@127.0.0.1:" + std::to_string(port) + "/d")
+          ->connect(pool::Clock::now() + 10s);
+      ADD_FAILURE() << "connected to a closed port";
+    } catch (const pool::DbError& e) {
+      EXPECT_EQ(e.kind(), pool::errc::connect_failed);
+      EXPECT_NE(std::string(e.what()).find("could not connect"), std::string::npos) << e.what();
+    }
+  });
+}
+
+TEST_F(PgNativeTest, AServerThatNeverAnswersTimesOutAtTheConnectDeadline) {
+  asio::ip::tcp::acceptor silent(io_, {asio::ip::make_address("127.0.0.1"), 0});
+  silent.listen();  // the kernel completes the TCP handshake; nobody ever speaks
+  const auto port = silent.local_endpoint().port();
+  run([&]() -> asio::awaitable<void> {
+    const auto start = pool::Clock::now();
+    try {
+      co_await native("postgresql://sluice:x@127.0.0.1:" + std::to_string(port) + "/d")
+          ->connect(start + 300ms);
+      ADD_FAILURE() << "connected to a silent server";
+    } catch (const pool::DbError& e) {
+      EXPECT_EQ(e.kind(), pool::errc::connect_failed);
+      EXPECT_NE(std::string(e.what()).find("connect timeout"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(pool::Clock::now() - start, 5s);
+  });
+}
+
+TEST_F(PgNativeTest, PlaceholdersInsideLiteralsAndCommentsAreLeftAlone) {
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    std::vector<Param> p{std::int64_t{7}, std::string("x?y")};
+    auto r = co_await query(*conn, "SELECT ?::int + 1, '?' /* ? */, $$?$$, ? -- ?", p);
+    const auto& row = r.rows().at(0);
+    EXPECT_EQ(row.at(0), Param(std::int64_t{8}));
+    EXPECT_EQ(row.at(1), Param(std::string("?")));
+    EXPECT_EQ(row.at(2), Param(std::string("?")));
+    EXPECT_EQ(row.at(3), Param(std::string("x?y")));
+  });
+}
+
+TEST_F(PgNativeTest, AStatementPastItsDeadlineStopsAndTheConnectionStaysUsable) {
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    const auto start = pool::Clock::now();
+    try {
+      co_await query(*conn, "SELECT pg_sleep(30)", {}, 300ms);
+      ADD_FAILURE() << "pg_sleep(30) finished within 300 ms";
+    } catch (const pool::DbError& e) {
+      EXPECT_EQ(e.kind(), pool::errc::statement_timeout);
+      EXPECT_NE(std::string(e.what()).find("deadline"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(pool::Clock::now() - start, 5s);
+    EXPECT_TRUE(conn->reusable());
+    auto again = co_await query(*conn, "SELECT 42");
+    EXPECT_EQ(again.rows().at(0).at(0), Param(std::int64_t{42}));
+  });
+}
+
+TEST_F(PgNativeTest, ACancelSignalledBeforeTheStatementIsUnderwayStillStopsIt) {
+  run([&]() -> asio::awaitable<void> {
+    const auto ex = co_await asio::this_coro::executor;
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    std::optional<pool::DbError> error;
+    bool done = false;
+    asio::cancellation_signal signal;
+    pool::DiscardRows sink;
+    const pool::Statement sleep{"SELECT pg_sleep(10) AS never_started", {}};
+    auto execute = [&]() -> asio::awaitable<void> {
+      try {
+        co_await conn->execute(sleep, sink, pool::Clock::now() + 5s);
+      } catch (const pool::DbError& e) {
+        error = e;
+      }
+      done = true;
+    };
+    asio::co_spawn(ex, execute(), asio::bind_cancellation_slot(signal.slot(), asio::detached));
+    // The coroutine ran inline up to its first suspension (the write of the statement): the
+    // signal arrives while no read is waiting to be aborted.
+    signal.emit(asio::cancellation_type::terminal);
+    asio::steady_timer timer(ex);
+    const auto start = pool::Clock::now();
+    while (!done && pool::Clock::now() - start < 8s) {
+      timer.expires_after(10ms);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    EXPECT_LT(pool::Clock::now() - start, 1s);
+    EXPECT_TRUE(error.has_value()) << "the statement ran although it was cancelled";
+    if (error) {
+      EXPECT_EQ(error->kind(), pool::errc::cancelled) << error->what();
+    }
+    EXPECT_EQ(PgCluster::shared().psql("SELECT count(*) FROM pg_stat_activity WHERE state = "
+                                       "'active' AND query LIKE 'SELECT pg_sleep(10) AS never%'"),
+              "0\n");
+    EXPECT_TRUE(conn->reusable());
+    auto again = co_await query(*conn, "SELECT 8");
+    EXPECT_EQ(again.rows().at(0).at(0), Param(std::int64_t{8}));
+  });
+}
+
+TEST_F(PgNativeTest, ACallerCancelledBeforeItsStatementNeverSendsIt) {
+  run([&]() -> asio::awaitable<void> {
+    const auto ex = co_await asio::this_coro::executor;
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    std::optional<pool::DbError> error;
+    asio::cancellation_signal signal;
+    pool::DiscardRows sink;
+    const pool::Statement stmt{"CREATE TABLE must_not_exist (n int)", {}};
+    // The caller is cancelled while it waits for something else first (as a request waits
+    // for its connection), and only then reaches the statement.
+    auto caller = [&]() -> asio::awaitable<void> {
+      co_await asio::this_coro::throw_if_cancelled(false);
+      asio::steady_timer before(co_await asio::this_coro::executor, 10s);
+      boost::system::error_code ignored;
+      co_await before.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      try {
+        co_await conn->execute(stmt, sink, pool::Clock::now() + 5s);
+      } catch (const pool::DbError& e) {
+        error = e;
+      }
+    };
+    bool done = false;
+    asio::co_spawn(
+        ex, caller(),
+        asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr) { done = true; }));
+    signal.emit(asio::cancellation_type::terminal);
+    asio::steady_timer timer(ex);
+    for (int i = 0; i < 100 && !done; ++i) {
+      timer.expires_after(10ms);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    EXPECT_TRUE(done);
+    EXPECT_TRUE(error.has_value());
+    if (error) {
+      EXPECT_EQ(error->kind(), pool::errc::cancelled) << error->what();
+    }
+    EXPECT_EQ(PgCluster::shared().psql("SELECT to_regclass('must_not_exist') IS NULL"), "t\n");
+    EXPECT_TRUE(conn->reusable());
+  });
+}
+
+TEST_F(PgNativeTest, AKilledServerProcessIsAConnectionLostAndNotReused) {
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    const std::string pid = co_await backend_pid(*conn);
+    PgCluster::shared().psql("SELECT pg_terminate_backend(" + pid + ")");
+    try {
+      co_await query(*conn, "SELECT 1");
+      ADD_FAILURE() << "a terminated session answered";
+    } catch (const pool::DbError& e) {
+      EXPECT_EQ(e.kind(), pool::errc::connection_lost) << e.what();
+    }
+    EXPECT_FALSE(conn->reusable());
+  });
+}
+
+TEST_F(PgNativeTest, APoolOfFourServesManyConcurrentCallersCorrectly) {
+  constexpr int kCallers = 200;
+  int correct = 0;
+  int finished = 0;
+  run([&]() -> asio::awaitable<void> {
+    const auto ex = co_await asio::this_coro::executor;
+    pool::PoolParams pp;
+    pp.min_size = 1;
+    pp.max_size = 4;
+    pool::ConnectionPool pool(ex, native(), pp);
+    pool.start();
+    auto one = [&](int i) -> asio::awaitable<void> {
+      auto conn = co_await pool.acquire(pool::Clock::now() + 10s);
+      std::vector<Param> p{std::int64_t{i}, std::int64_t{i}};
+      auto r = co_await query(*conn, "SELECT ?::int * 2, repeat('x', ?::int % 50)", p);
+      if (r.rows().at(0).at(0) == Param(std::int64_t{2 * i}) &&
+          r.rows().at(0).at(1) == Param(std::string(static_cast<std::size_t>(i % 50), 'x'))) {
+        ++correct;
+      }
+    };
+    for (int i = 0; i < kCallers; ++i) {
+      asio::co_spawn(ex, one(i), [&](std::exception_ptr) { ++finished; });
+    }
+    asio::steady_timer timer(ex);
+    const auto start = pool::Clock::now();
+    while (finished < kCallers && pool::Clock::now() - start < 20s) {
+      timer.expires_after(5ms);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    EXPECT_EQ(finished, kCallers);
+    EXPECT_LE(pool.stats().total, 4u);
+    co_await pool.close(pool::Clock::now() + 2s);
+  });
+  EXPECT_EQ(correct, kCallers);
+}
+
+}  // namespace
+}  // namespace sluice::test
