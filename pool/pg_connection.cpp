@@ -24,6 +24,7 @@ constexpr std::size_t kInitialBuffer = 16 * 1024;
 constexpr std::size_t kKeptBuffer = 1024 * 1024;        // larger buffers shrink after a statement
 constexpr std::size_t kMaxMessage = 512 * 1024 * 1024;  // one row or error, far above normal
 constexpr auto kGiveUpAfterCancel = 10s;
+constexpr std::size_t kMaxPrepared = 64;  // prepared statements kept per connection
 
 std::uint32_t be32(const char* p) noexcept {
   return (std::uint32_t{static_cast<unsigned char>(p[0])} << 24) |
@@ -420,6 +421,59 @@ asio::awaitable<void> PgConnection::fill() {
   end_ += n;
 }
 
+const PgConnection::Prepared* PgConnection::find_prepared(const std::string& key) {
+  const auto it = prepared_.find(key);
+  if (it == prepared_.end()) return nullptr;
+  it->second.last_used = ++use_clock_;
+  return &it->second;
+}
+
+void PgConnection::make_room() {
+  if (prepared_.size() < kMaxPrepared) return;
+  auto oldest = prepared_.begin();
+  for (auto it = prepared_.begin(); it != prepared_.end(); ++it) {
+    if (it->second.last_used < oldest->second.last_used) oldest = it;
+  }
+  to_close_.push_back(std::move(oldest->second.name));
+  prepared_.erase(oldest);
+}
+
+const PgConnection::Prepared* PgConnection::remember(std::string key, Prepared p) {
+  p.last_used = ++use_clock_;
+  return &prepared_.insert_or_assign(std::move(key), std::move(p)).first->second;
+}
+
+template <class OnMessage>
+asio::awaitable<void> PgConnection::round_trip(const asio::cancellation_state& cancel_state,
+                                               std::uint64_t run, bool& cancel_sent,
+                                               OnMessage on_message) {
+  co_await asio::async_write(
+      socket_, asio::buffer(out_),
+      asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+  for (;;) {
+    Message m;
+    while (!next(m)) {
+      if (!cancel_sent && cancel_state.cancelled() != asio::cancellation_type::none) {
+        // The caller cancelled (a read ended early, or the signal came during the write):
+        // ask the server to stop the statement and read on to ReadyForQuery, so the
+        // connection stays usable.
+        cancel_sent = true;
+        watchdog_.run_soon(PgCancelRun{&watchdog_, link_, run, CancelReason::caller});
+      }
+      co_await fill();
+    }
+    if (m.type == 'Z') co_return;
+    switch (m.type) {
+      case 'N':  // NoticeResponse
+      case 'S':  // ParameterStatus
+      case 'A':  // NotificationResponse
+        break;
+      default:
+        on_message(m);
+    }
+  }
+}
+
 asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
                                                   Deadline deadline) {
   if (!socket_.is_open() || !reusable_) lost("the connection is closed");
@@ -432,13 +486,15 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
     ~Disarm() { w.disarm(id); }
   } disarm{watchdog_, timer};
 
-  out_.clear();
-  if (stmt.params.empty()) {
-    pg::write_query(out_, stmt.sql, stmt.params);
-  } else {
-    const std::string sql = pg::number_placeholders(stmt.sql, stmt.params.size(), source_);
-    pg::write_query(out_, sql, stmt.params);
+  std::string numbered;
+  std::string_view sql = stmt.sql;
+  if (!stmt.params.empty()) {
+    numbered = pg::number_placeholders(stmt.sql, stmt.params.size(), source_);
+    sql = numbered;
   }
+  const bool prepare = pg::worth_preparing(sql);
+  const std::string key = prepare ? pg::statement_key(sql, stmt.params) : std::string();
+
   // A caller that gave up before this point (say, while waiting for the connection) has
   // already signalled: the statement must not start at all.
   const asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
@@ -464,79 +520,126 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
   std::exception_ptr sink_failure;
   std::exception_ptr failure;
   std::vector<pg::Field> fields;
-  bool first_result_done = false;
-  bool stopped = false;
-  bool caller_cancel_sent = false;
+  bool cancel_sent = false;
   try {
-    co_await asio::async_write(
-        socket_, asio::buffer(out_),
-        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
-    for (bool ready = false; !ready;) {
-      Message m;
-      while (!next(m)) {
-        if (!caller_cancel_sent && cancel_state.cancelled() != asio::cancellation_type::none) {
-          // The caller cancelled (a read ended early, or the signal came during the write):
-          // ask the server to stop the statement and read on to ReadyForQuery, so the
-          // connection stays usable.
-          caller_cancel_sent = true;
-          watchdog_.run_soon(PgCancelRun{&watchdog_, link_, run, CancelReason::caller});
+    for (int attempt = 0;; ++attempt) {
+      const Prepared* prep = nullptr;
+      if (prepare) {
+        prep = find_prepared(key);
+        if (prep == nullptr) {
+          // First use on this connection: parse and describe once, then bind per run.
+          make_room();
+          out_.clear();
+          for (const std::string& old : to_close_) pg::write_close(out_, old);
+          to_close_.clear();
+          Prepared p;
+          p.name = "sluice_" + std::to_string(++statement_seq_);
+          pg::write_prepare(out_, p.name, sql, stmt.params);
+          co_await round_trip(cancel_state, run, cancel_sent, [&](const Message& m) {
+            switch (m.type) {
+              case 'T':
+                p.fields = pg::parse_row_description(m.body);
+                p.has_rows = true;
+                break;
+              case 'E':
+                if (!error) error = pg::parse_error(m.body);
+                break;
+              case '1':  // ParseComplete
+              case '3':  // CloseComplete
+              case 't':  // ParameterDescription
+              case 'n':  // NoData
+                break;
+              default:
+                lost(std::string("unexpected message '") + m.type + "' from the server");
+            }
+          });
+          if (error) break;
+          prep = remember(key, std::move(p));
         }
-        co_await fill();
+        out_.clear();
+        pg::write_bind_execute(out_, prep->name, stmt.params);
+        row_->reset(prep->fields);
+      } else {
+        out_.clear();
+        pg::write_query(out_, sql, stmt.params);
       }
-      switch (m.type) {
-        case 'T':
-          if (first_result_done) break;  // only the first result set is wanted
-          fields = pg::parse_row_description(m.body);
-          row_->reset(fields);
-          if (!sink_failure) {
+
+      bool columns_sent = false;
+      bool first_result_done = false;
+      bool stopped = false;
+      auto send_columns = [&](std::span<const pg::Field> f) {
+        columns_sent = true;
+        if (sink_failure) return;
+        try {
+          std::vector<ColumnInfo> cols;
+          cols.reserve(f.size());
+          for (const auto& c : f) cols.push_back(c.info);
+          sink.columns(cols);
+        } catch (...) {
+          sink_failure = std::current_exception();
+        }
+      };
+      co_await round_trip(cancel_state, run, cancel_sent, [&](const Message& m) {
+        switch (m.type) {
+          case 'T':                        // only the unprepared path describes its portal
+            if (first_result_done) break;  // only the first result set is wanted
+            fields = pg::parse_row_description(m.body);
+            row_->reset(fields);
+            send_columns(fields);
+            break;
+          case 'D':
+            if (first_result_done || stopped || sink_failure || error) break;
+            if (!columns_sent && prep != nullptr) send_columns(prep->fields);
+            row_->bind(m.body);
             try {
-              std::vector<ColumnInfo> cols;
-              cols.reserve(fields.size());
-              for (const auto& f : fields) cols.push_back(f.info);
-              sink.columns(cols);
+              ++result.rows_fetched;
+              if (!sink.row(*row_)) {
+                stopped = true;
+                result.stopped_by_sink = true;
+              }
             } catch (...) {
               sink_failure = std::current_exception();
             }
-          }
-          break;
-        case 'D':
-          if (first_result_done || stopped || sink_failure || error) break;
-          row_->bind(m.body);
-          try {
-            ++result.rows_fetched;
-            if (!sink.row(*row_)) {
-              stopped = true;
-              result.stopped_by_sink = true;
-            }
-          } catch (...) {
-            sink_failure = std::current_exception();
-          }
-          break;
-        case 'C':
-          if (!first_result_done) {
+            break;
+          case 'C': {
             pg::MessageReader r(m.body);
-            result.rows_affected = pg::rows_affected(r.cstr());
+            const std::string_view tag = r.cstr();
+            if (!first_result_done) {
+              if (!columns_sent && prep != nullptr && prep->has_rows) send_columns(prep->fields);
+              result.rows_affected = pg::rows_affected(tag);
+            }
+            first_result_done = true;
+            if (tag == "DISCARD ALL" || tag == "DEALLOCATE ALL") {
+              prepared_.clear();  // the server forgot every prepared statement
+              to_close_.clear();
+            }
+            break;
           }
-          first_result_done = true;
-          break;
-        case 'E':
-          if (!error) error = pg::parse_error(m.body);
-          break;
-        case 'Z':
-          ready = true;
-          break;
-        case '1':  // ParseComplete
-        case '2':  // BindComplete
-        case 'n':  // NoData
-        case 'I':  // EmptyQueryResponse
-        case 's':  // PortalSuspended
-        case 'N':  // NoticeResponse
-        case 'S':  // ParameterStatus
-        case 'A':  // NotificationResponse
-          break;
-        default:
-          lost(std::string("unexpected message '") + m.type + "' from the server");
+          case 'E':
+            if (!error) error = pg::parse_error(m.body);
+            break;
+          case '1':  // ParseComplete
+          case '2':  // BindComplete
+          case 'n':  // NoData
+          case 'I':  // EmptyQueryResponse
+          case 's':  // PortalSuspended
+            break;
+          default:
+            lost(std::string("unexpected message '") + m.type + "' from the server");
+        }
+      });
+      // A prepared statement the server no longer has, or whose result type changed under
+      // it (DDL since), fails at Bind before anything reached the sink: prepare it again.
+      const bool stale =
+          error &&
+          (error->sqlstate == "26000" ||
+           (error->sqlstate == "0A000" && error->message.find("cached plan") != std::string::npos));
+      if (stale && prep != nullptr && attempt == 0 && !columns_sent) {
+        prepared_.erase(key);
+        error.reset();
+        continue;
       }
+      break;
     }
   } catch (const pg::ProtocolError& e) {
     reusable_ = false;

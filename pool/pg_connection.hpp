@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "pool/backend.hpp"
@@ -37,11 +38,13 @@ class PgBackend final : public Backend {
   Watchdog& watchdog_;
 };
 
-// One native PostgreSQL connection. Each statement is one write (Parse, Bind, Describe,
-// Execute, Sync) and reads until ReadyForQuery, decoding rows straight from the read
-// buffer into the sink. A deadline or a cancelled caller sends a cancel request from the
-// watchdog thread and drains the connection to ReadyForQuery, so it stays usable; a server
-// that does not answer a cancel within 10 s gets its connection shut down.
+// One native PostgreSQL connection. A query (SELECT, WITH, VALUES, TABLE) is prepared on
+// its first use (Parse and Describe, one round trip) and then run with one write per call
+// (Bind, Execute, Sync), up to 64 kept per connection; other statements go as Parse, Bind,
+// Describe, Execute, Sync in one write. Either way it reads until ReadyForQuery, decoding rows
+// straight from the read buffer into the sink. A deadline or a cancelled caller sends a cancel
+// request from the watchdog thread and drains the connection to ReadyForQuery, so it stays usable;
+// a server that does not answer a cancel within 10 s gets its connection shut down.
 class PgConnection final : public Connection {
  public:
   PgConnection(std::string source, asio::ip::tcp::socket socket, std::shared_ptr<PgLink> link,
@@ -59,6 +62,24 @@ class PgConnection final : public Connection {
     std::string_view body;
   };
   class Row;
+  // A statement prepared on this connection (named, parsed and described once).
+  struct Prepared {
+    std::string name;
+    std::vector<pg::Field> fields;  // the result columns, when has_rows
+    bool has_rows = false;
+    std::uint64_t last_used = 0;
+  };
+
+  const Prepared* find_prepared(const std::string& key);
+  // Before preparing one more: forgets the least recently used at the cap, to be closed in
+  // the same write as the new Parse.
+  void make_room();
+  const Prepared* remember(std::string key, Prepared p);
+  // Writes out_, then hands every message up to ReadyForQuery to `on_message` (notices and
+  // parameter changes excepted). A cancelled caller makes it send a cancel request once.
+  template <class OnMessage>
+  asio::awaitable<void> round_trip(const asio::cancellation_state& cancel_state, std::uint64_t run,
+                                   bool& cancel_sent, OnMessage on_message);
 
   // Takes the next complete message from the read buffer; false when more bytes are needed.
   bool next(Message& m);
@@ -76,6 +97,11 @@ class PgConnection final : public Connection {
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   std::unique_ptr<Row> row_;
+  std::unordered_map<std::string, Prepared> prepared_;  // by pg::statement_key
+  std::vector<std::string> to_close_;  // evicted statement names, closed with the next Parse
+                                       // (or never, if a failure comes first: harmless)
+  std::uint64_t statement_seq_ = 0;
+  std::uint64_t use_clock_ = 0;
   bool reusable_ = true;
 };
 

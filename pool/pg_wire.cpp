@@ -465,19 +465,30 @@ std::string cancel_request(std::int32_t pid, std::int32_t secret) {
   return out;
 }
 
-void write_query(std::string& out, std::string_view sql, std::span<const Param> params) {
+namespace {
+
+std::int16_t param_count(std::span<const Param> params) {
   if (params.size() > 65535) throw std::invalid_argument("more than 65535 parameters");
-  MessageWriter w(out);
-  const auto n = static_cast<std::int16_t>(static_cast<std::uint16_t>(params.size()));
-  w.begin('P');  // Parse
-  w.cstr("");
+  return static_cast<std::int16_t>(static_cast<std::uint16_t>(params.size()));
+}
+
+void write_parse(MessageWriter& w, std::string_view name, std::string_view sql,
+                 std::span<const Param> params) {
+  w.begin('P');
+  w.cstr(name);
   w.cstr(sql);
-  w.i16(n);
+  w.i16(param_count(params));
   for (const Param& p : params) w.i32(static_cast<std::int32_t>(param_type(p).oid));
   w.end();
-  w.begin('B');  // Bind
+}
+
+// Bind (unnamed portal) of `statement` with `params`, every result column in text.
+void write_bind(std::string& out, MessageWriter& w, std::string_view statement,
+                std::span<const Param> params) {
+  const std::int16_t n = param_count(params);
+  w.begin('B');
   w.cstr("");
-  w.cstr("");
+  w.cstr(statement);
   w.i16(n);
   for (const Param& p : params) w.i16(param_type(p).binary ? 1 : 0);
   w.i16(n);
@@ -495,17 +506,80 @@ void write_query(std::string& out, std::string_view sql, std::span<const Param> 
     out[len_at + 2] = static_cast<char>(len >> 8);
     out[len_at + 3] = static_cast<char>(len);
   }
-  w.i16(0);  // every result column in text format
+  w.i16(0);
   w.end();
-  w.begin('D');  // Describe the portal
-  w.bytes(std::string_view("P\0", 2));
-  w.end();
-  w.begin('E');  // Execute, all rows
+}
+
+void write_execute_sync(MessageWriter& w) {
+  w.begin('E');  // Execute the unnamed portal, all rows
   w.cstr("");
   w.i32(0);
   w.end();
-  w.begin('S');  // Sync
+  w.begin('S');
   w.end();
+}
+
+}  // namespace
+
+void write_query(std::string& out, std::string_view sql, std::span<const Param> params) {
+  MessageWriter w(out);
+  write_parse(w, "", sql, params);
+  write_bind(out, w, "", params);
+  w.begin('D');  // Describe the portal
+  w.bytes(std::string_view("P\0", 2));
+  w.end();
+  write_execute_sync(w);
+}
+
+void write_prepare(std::string& out, std::string_view name, std::string_view sql,
+                   std::span<const Param> params) {
+  MessageWriter w(out);
+  write_parse(w, name, sql, params);
+  w.begin('D');  // Describe the statement: its parameter and result types
+  w.bytes("S");
+  w.cstr(name);
+  w.end();
+  w.begin('S');
+  w.end();
+}
+
+void write_bind_execute(std::string& out, std::string_view name, std::span<const Param> params) {
+  MessageWriter w(out);
+  write_bind(out, w, name, params);
+  write_execute_sync(w);
+}
+
+void write_close(std::string& out, std::string_view name) {
+  MessageWriter w(out);
+  w.begin('C');
+  w.bytes("S");
+  w.cstr(name);
+  w.end();
+}
+
+std::string statement_key(std::string_view sql, std::span<const Param> params) {
+  std::string key(sql);
+  key += '\0';
+  for (const Param& p : params) {
+    const ParamType t = param_type(p);
+    key.append(reinterpret_cast<const char*>(&t.oid), sizeof t.oid);
+  }
+  return key;
+}
+
+bool worth_preparing(std::string_view sql) noexcept {
+  std::size_t i = 0;
+  while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
+  auto starts = [&](std::string_view word) {
+    if (sql.size() - i < word.size()) return false;
+    for (std::size_t k = 0; k < word.size(); ++k) {
+      if (std::toupper(static_cast<unsigned char>(sql[i + k])) != word[k]) return false;
+    }
+    return sql.size() - i == word.size() ||
+           !std::isalnum(static_cast<unsigned char>(sql[i + word.size()]));
+  };
+  return sql.size() <= 16 * 1024 &&
+         (starts("SELECT") || starts("WITH") || starts("VALUES") || starts("TABLE"));
 }
 
 std::string number_placeholders(std::string_view sql, std::size_t count,

@@ -74,6 +74,19 @@ std::string cancel_request(std::int32_t pid, std::int32_t secret);
 // rows) + Sync for `sql` with `params`. `sql` must already use $n placeholders.
 void write_query(std::string& out, std::string_view sql, std::span<const Param> params);
 
+// The prepared-statement path: Parse (named) + Describe (statement) + Sync once, then
+// Bind + Execute + Sync per run. Close (statement) frees a name; it is answered with
+// CloseComplete after the next Sync.
+void write_prepare(std::string& out, std::string_view name, std::string_view sql,
+                   std::span<const Param> params);
+void write_bind_execute(std::string& out, std::string_view name, std::span<const Param> params);
+void write_close(std::string& out, std::string_view name);
+// What identifies a prepared statement: its text and its parameters' types.
+std::string statement_key(std::string_view sql, std::span<const Param> params);
+// Queries are prepared once per connection and reused; other statements (SET, DDL, writes)
+// are not worth a cache entry.
+bool worth_preparing(std::string_view sql) noexcept;
+
 // Rewrites ODBC-style `?` placeholders to PostgreSQL's $1, $2, ... outside string literals,
 // quoted identifiers, dollar-quoted strings and comments. Throws DbError(invalid_argument)
 // when the number of placeholders differs from `count`.

@@ -103,6 +103,39 @@ TEST_F(PgNativeTest, PlaceholdersInsideLiteralsAndCommentsAreLeftAlone) {
   });
 }
 
+TEST_F(PgNativeTest, PreparedQueriesFollowTheTableThroughDdlAndDiscard) {
+  PgCluster::shared().psql(
+      "DROP TABLE IF EXISTS prep_t; CREATE TABLE prep_t (a int); INSERT INTO prep_t VALUES (1)");
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    auto first = co_await query(*conn, "SELECT * FROM prep_t");
+    EXPECT_EQ(first.columns().size(), 1u);
+    // The result type changes under the prepared statement: it is prepared again.
+    PgCluster::shared().psql("ALTER TABLE prep_t ADD COLUMN b text DEFAULT 'x'");
+    auto second = co_await query(*conn, "SELECT * FROM prep_t");
+    EXPECT_EQ(second.columns().size(), 2u);
+    if (second.columns().size() == 2u) {
+      EXPECT_EQ(second.rows().at(0).at(1), Param(std::string("x")));
+    }
+    // The server forgets every prepared statement; the next call prepares again.
+    co_await query(*conn, "DISCARD ALL");
+    auto third = co_await query(*conn, "SELECT * FROM prep_t");
+    EXPECT_EQ(third.rows().size(), 1u);
+    // More distinct queries than the cache keeps: the oldest are closed, all stay right.
+    for (int round = 0; round < 2; ++round) {
+      for (int i = 0; i < 80; ++i) {
+        std::vector<Param> p{std::int64_t{i}};
+        auto r = co_await query(*conn, "SELECT ?::int + " + std::to_string(i), p);
+        EXPECT_EQ(r.rows().at(0).at(0), Param(std::int64_t{2 * i}));
+      }
+    }
+    auto count = co_await query(
+        *conn, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'sluice_%'");
+    EXPECT_LE(std::get<std::int64_t>(count.rows().at(0).at(0)), 64);
+    EXPECT_TRUE(conn->reusable());
+  });
+}
+
 TEST_F(PgNativeTest, AStatementPastItsDeadlineStopsAndTheConnectionStaysUsable) {
   run([&]() -> asio::awaitable<void> {
     auto conn = co_await native()->connect(pool::Clock::now() + 10s);
