@@ -1,5 +1,8 @@
 #pragma once
 
+#include <openssl/evp.h>
+
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,7 +26,7 @@ class TokenSigner {
   std::optional<std::string> verify(std::string_view token) const;
 
  private:
-  std::string key_;
+  std::shared_ptr<EVP_MAC_CTX> keyed_;  // never changed after construction
 };
 
 }  // namespace sluice::session
