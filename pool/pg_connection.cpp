@@ -284,7 +284,9 @@ class PgConnection::Row final : public RowView {
   Value operator[](std::size_t c) const override {
     const auto& [data, len] = cells_[c];
     if (data == nullptr) return Null{};
-    return pg::decode_text(fields_[c].type_oid, std::string_view(data, len), scratch_[c]);
+    const pg::Field& f = fields_[c];
+    return f.binary ? pg::decode_binary(f.type_oid, std::string_view(data, len), scratch_[c])
+                    : pg::decode_text(f.type_oid, std::string_view(data, len), scratch_[c]);
   }
 
  private:
@@ -375,6 +377,18 @@ PgConnection::~PgConnection() {
 void PgConnection::lost(std::string what) {
   reusable_ = false;
   throw DbError(errc::connection_lost, source_, {"08006", 0, std::move(what)});
+}
+
+void PgConnection::unexpected(char type) {
+  if (type == 'G' || type == 'H' || type == 'W') {
+    // The server now expects COPY data from us, or streams it: the session cannot go on.
+    reusable_ = false;
+    throw DbError(errc::statement_failed, source_,
+                  {"0A000", 0,
+                   "COPY FROM STDIN and COPY TO STDOUT are not supported through Sluice; use "
+                   "INSERT or SELECT (the connection was closed)"});
+  }
+  lost(std::string("unexpected message '") + type + "' from the server");
 }
 
 bool PgConnection::next(Message& m) {
@@ -550,14 +564,15 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
               case 'n':  // NoData
                 break;
               default:
-                lost(std::string("unexpected message '") + m.type + "' from the server");
+                unexpected(m.type);
             }
           });
           if (error) break;
+          for (pg::Field& f : p.fields) f.binary = pg::binary_result(f.type_oid);
           prep = remember(key, std::move(p));
         }
         out_.clear();
-        pg::write_bind_execute(out_, prep->name, stmt.params);
+        pg::write_bind_execute(out_, prep->name, stmt.params, prep->fields);
         row_->reset(prep->fields);
       } else {
         out_.clear();
@@ -625,7 +640,7 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
           case 's':  // PortalSuspended
             break;
           default:
-            lost(std::string("unexpected message '") + m.type + "' from the server");
+            unexpected(m.type);
         }
       });
       // A prepared statement the server no longer has, or whose result type changed under

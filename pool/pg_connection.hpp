@@ -87,6 +87,8 @@ class PgConnection final : public Connection {
   // nothing read, when the caller cancels. Throws DbError.
   asio::awaitable<void> fill();
   [[noreturn]] void lost(std::string what);
+  // A message that has no place in the exchange (COPY's, say): the connection is given up.
+  [[noreturn]] void unexpected(char type);
 
   std::string source_;
   asio::ip::tcp::socket socket_;

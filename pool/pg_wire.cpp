@@ -6,11 +6,14 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <variant>
 
 namespace sluice::pool::pg {
@@ -482,9 +485,10 @@ void write_parse(MessageWriter& w, std::string_view name, std::string_view sql,
   w.end();
 }
 
-// Bind (unnamed portal) of `statement` with `params`, every result column in text.
+// Bind (unnamed portal) of `statement` with `params`; results in text unless `fields`
+// says which come in binary.
 void write_bind(std::string& out, MessageWriter& w, std::string_view statement,
-                std::span<const Param> params) {
+                std::span<const Param> params, std::span<const Field> fields = {}) {
   const std::int16_t n = param_count(params);
   w.begin('B');
   w.cstr("");
@@ -506,7 +510,14 @@ void write_bind(std::string& out, MessageWriter& w, std::string_view statement,
     out[len_at + 2] = static_cast<char>(len >> 8);
     out[len_at + 3] = static_cast<char>(len);
   }
-  w.i16(0);
+  const bool any_binary =
+      std::any_of(fields.begin(), fields.end(), [](const Field& f) { return f.binary; });
+  if (!any_binary) {
+    w.i16(0);  // all text
+  } else {
+    w.i16(static_cast<std::int16_t>(fields.size()));
+    for (const Field& f : fields) w.i16(f.binary ? 1 : 0);
+  }
   w.end();
 }
 
@@ -543,9 +554,10 @@ void write_prepare(std::string& out, std::string_view name, std::string_view sql
   w.end();
 }
 
-void write_bind_execute(std::string& out, std::string_view name, std::span<const Param> params) {
+void write_bind_execute(std::string& out, std::string_view name, std::span<const Param> params,
+                        std::span<const Field> fields) {
   MessageWriter w(out);
-  write_bind(out, w, name, params);
+  write_bind(out, w, name, params, fields);
   write_execute_sync(w);
 }
 
@@ -905,6 +917,139 @@ Value decode_text(std::uint32_t oid, std::string_view s, std::vector<std::byte>&
       break;
   }
   return s;
+}
+
+bool binary_result(std::uint32_t oid) noexcept {
+  switch (oid) {
+    case kBool:
+    case kInt2:
+    case kInt4:
+    case kInt8:
+    case kFloat4:
+    case kFloat8:
+    case kDate:
+    case kTime:
+    case kTimestamp:
+    case kTimestamptz:
+    case kBytea:
+      return true;
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+template <class T>
+T big_endian(std::string_view b) noexcept {
+  std::uint64_t v = 0;
+  for (char c : b) v = (v << 8) | static_cast<unsigned char>(c);
+  return static_cast<T>(v);
+}
+
+// Days since 2000-01-01 (PostgreSQL's epoch) as a proleptic Gregorian date: the
+// days-to-civil algorithm of Howard Hinnant's date library, shifted by 10,957 days.
+Date date_from_pg_days(std::int64_t days) noexcept {
+  const std::int64_t z = days + 10957 + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<std::uint64_t>(z - era * 146097);
+  const std::uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
+  const std::uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const std::uint64_t mp = (5 * doy + 2) / 153;
+  const auto d = static_cast<std::uint8_t>(doy - (153 * mp + 2) / 5 + 1);
+  const auto m = static_cast<std::uint8_t>(mp < 10 ? mp + 3 : mp - 9);
+  return Date{static_cast<std::int32_t>(m <= 2 ? y + 1 : y), m, d};
+}
+
+TimeOfDay time_from_micros(std::int64_t us) noexcept {
+  return TimeOfDay{static_cast<std::uint8_t>(us / 3'600'000'000),
+                   static_cast<std::uint8_t>(us / 60'000'000 % 60),
+                   static_cast<std::uint8_t>(us / 1'000'000 % 60),
+                   static_cast<std::uint32_t>(us % 1'000'000 * 1000)};
+}
+
+// Text for what has no exact Value: infinities and years outside 1..9999, as the text
+// format shows them, written into `scratch`.
+std::string_view as_text(std::vector<std::byte>& scratch, std::string_view text) {
+  scratch.resize(text.size());
+  std::memcpy(scratch.data(), text.data(), text.size());
+  return {reinterpret_cast<const char*>(scratch.data()), scratch.size()};
+}
+
+std::string_view date_text(std::vector<std::byte>& scratch, const Date& d,
+                           const TimeOfDay* t = nullptr) {
+  std::string s;
+  append_date(s, d);
+  if (t != nullptr) {
+    const bool bc = d.year <= 0;
+    if (bc) s.resize(s.size() - 3);
+    s += ' ';
+    append_time(s, *t);
+    if (bc) s += " BC";
+  }
+  return as_text(scratch, s);
+}
+
+}  // namespace
+
+Value decode_binary(std::uint32_t oid, std::string_view b, std::vector<std::byte>& scratch) {
+  auto bad = [&] { return Value(as_text(scratch, "(malformed binary value)")); };
+  switch (oid) {
+    case kBool:
+      if (b.size() != 1) return bad();
+      return b[0] != 0;
+    case kInt2:
+      if (b.size() != 2) return bad();
+      return std::int64_t{big_endian<std::int16_t>(b)};
+    case kInt4:
+      if (b.size() != 4) return bad();
+      return std::int64_t{big_endian<std::int32_t>(b)};
+    case kInt8:
+      if (b.size() != 8) return bad();
+      return big_endian<std::int64_t>(b);
+    case kFloat4:
+      if (b.size() != 4) return bad();
+      return double{std::bit_cast<float>(big_endian<std::uint32_t>(b))};
+    case kFloat8:
+      if (b.size() != 8) return bad();
+      return std::bit_cast<double>(big_endian<std::uint64_t>(b));
+    case kBytea:
+      return std::span<const std::byte>(reinterpret_cast<const std::byte*>(b.data()), b.size());
+    case kDate: {
+      if (b.size() != 4) return bad();
+      const auto days = big_endian<std::int32_t>(b);
+      if (days == std::numeric_limits<std::int32_t>::max()) return as_text(scratch, "infinity");
+      if (days == std::numeric_limits<std::int32_t>::min()) return as_text(scratch, "-infinity");
+      const Date d = date_from_pg_days(days);
+      if (d.year < 1 || d.year > 9999) return date_text(scratch, d);
+      return d;
+    }
+    case kTime: {
+      if (b.size() != 8) return bad();
+      const auto us = big_endian<std::int64_t>(b);
+      if (us < 0 || us > 86'400'000'000) return bad();
+      return time_from_micros(us);
+    }
+    case kTimestamp:
+    case kTimestamptz: {
+      if (b.size() != 8) return bad();
+      const auto us = big_endian<std::int64_t>(b);
+      if (us == std::numeric_limits<std::int64_t>::max()) return as_text(scratch, "infinity");
+      if (us == std::numeric_limits<std::int64_t>::min()) return as_text(scratch, "-infinity");
+      std::int64_t days = us / 86'400'000'000;
+      std::int64_t rest = us % 86'400'000'000;
+      if (rest < 0) {
+        rest += 86'400'000'000;
+        --days;
+      }
+      const Timestamp ts{date_from_pg_days(days), time_from_micros(rest)};
+      if (ts.date.year < 1 || ts.date.year > 9999) return date_text(scratch, ts.date, &ts.time);
+      return ts;
+    }
+    default:
+      return std::string_view(b);
+  }
 }
 
 std::int64_t rows_affected(std::string_view tag) noexcept {

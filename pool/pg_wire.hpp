@@ -39,6 +39,8 @@ bool is_url(std::string_view connection_string) noexcept;
 // the password.
 ConnectParams parse_url(std::string_view url);
 
+struct Field;
+
 // Malformed bytes from the server: the connection cannot be trusted afterwards.
 class ProtocolError : public std::runtime_error {
  public:
@@ -79,7 +81,8 @@ void write_query(std::string& out, std::string_view sql, std::span<const Param> 
 // CloseComplete after the next Sync.
 void write_prepare(std::string& out, std::string_view name, std::string_view sql,
                    std::span<const Param> params);
-void write_bind_execute(std::string& out, std::string_view name, std::span<const Param> params);
+void write_bind_execute(std::string& out, std::string_view name, std::span<const Param> params,
+                        std::span<const Field> fields);
 void write_close(std::string& out, std::string_view name);
 // What identifies a prepared statement: its text and its parameters' types.
 std::string statement_key(std::string_view sql, std::span<const Param> params);
@@ -115,6 +118,7 @@ Diagnostic parse_error(std::string_view body);
 struct Field {
   ColumnInfo info;
   std::uint32_t type_oid = 0;
+  bool binary = false;  // the format asked for in Bind: binary where binary_result() allows
 };
 std::vector<Field> parse_row_description(std::string_view body);
 
@@ -126,6 +130,14 @@ ColumnInfo describe_type(std::string name, std::uint32_t oid, std::int32_t typmo
 // `scratch` for bytea (decoded from hex). A cell that does not parse as its type (infinite
 // dates, NaN numerics, a time zone other than UTC) is returned as its text.
 Value decode_text(std::uint32_t oid, std::string_view text, std::vector<std::byte>& scratch);
+
+// Types whose binary format is cheaper than text on both ends (no number or date printing
+// in the server, no parsing here): asked for in binary on the prepared path.
+bool binary_result(std::uint32_t oid) noexcept;
+
+// The value of one binary-format cell of type `oid` (one binary_result() accepts). Views
+// point into `b`; infinities and years outside 1..9999 come back as text in `scratch`.
+Value decode_binary(std::uint32_t oid, std::string_view b, std::vector<std::byte>& scratch);
 
 // The command tag's row count for INSERT, UPDATE, DELETE, MERGE; -1 for anything else.
 std::int64_t rows_affected(std::string_view command_tag) noexcept;

@@ -136,6 +136,29 @@ TEST_F(PgNativeTest, PreparedQueriesFollowTheTableThroughDdlAndDiscard) {
   });
 }
 
+TEST_F(PgNativeTest, BinaryResultsMatchTheServersOwnTextForEdgeValues) {
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    // Values a Timestamp cannot hold come back as the text PostgreSQL itself prints.
+    auto r = co_await query(*conn,
+                            "SELECT v, v::text FROM (VALUES ('infinity'::timestamp), "
+                            "('-infinity'), ('0044-03-15 12:00:00 BC'), ('10000-01-01 00:00:00'))"
+                            " t(v)");
+    EXPECT_EQ(r.rows().size(), 4u);
+    for (const auto& row : r.rows()) EXPECT_EQ(row.at(0), row.at(1));
+    auto ok = co_await query(*conn,
+                             "SELECT '2024-02-29 23:59:59.000001'::timestamp, "
+                             "'2024-02-29 23:59:59.000001+05:30'::timestamptz, '-1.5'::float4, "
+                             "32767::int2, '\\x00ff'::bytea");
+    const auto& row = ok.rows().at(0);
+    EXPECT_EQ(row.at(0), Param(pool::Timestamp{{2024, 2, 29}, {23, 59, 59, 1000}}));
+    EXPECT_EQ(row.at(1), Param(pool::Timestamp{{2024, 2, 29}, {18, 29, 59, 1000}}));  // UTC
+    EXPECT_EQ(row.at(2), Param(-1.5));
+    EXPECT_EQ(row.at(3), Param(std::int64_t{32767}));
+    EXPECT_EQ(row.at(4), Param(std::vector<std::byte>{std::byte{0}, std::byte{0xff}}));
+  });
+}
+
 TEST_F(PgNativeTest, AStatementPastItsDeadlineStopsAndTheConnectionStaysUsable) {
   run([&]() -> asio::awaitable<void> {
     auto conn = co_await native()->connect(pool::Clock::now() + 10s);
@@ -233,6 +256,22 @@ TEST_F(PgNativeTest, ACallerCancelledBeforeItsStatementNeverSendsIt) {
     }
     EXPECT_EQ(PgCluster::shared().psql("SELECT to_regclass('must_not_exist') IS NULL"), "t\n");
     EXPECT_TRUE(conn->reusable());
+  });
+}
+
+TEST_F(PgNativeTest, CopyThroughTheClientIsRefusedClearlyInsteadOfHanging) {
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    const auto start = pool::Clock::now();
+    try {
+      co_await query(*conn, "COPY (SELECT 1) TO STDOUT", {}, 5s);
+      ADD_FAILURE() << "COPY TO STDOUT returned";
+    } catch (const pool::DbError& e) {
+      EXPECT_EQ(e.kind(), pool::errc::statement_failed);
+      EXPECT_NE(std::string(e.what()).find("COPY"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(pool::Clock::now() - start, 2s);
+    EXPECT_FALSE(conn->reusable());
   });
 }
 

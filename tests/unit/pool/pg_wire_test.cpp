@@ -145,6 +145,47 @@ TEST(PgDecode, TextCellsBecomeTypedValues) {
                     std::string_view("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")));
 }
 
+std::string hex(std::string_view h) {
+  std::string out;
+  for (std::size_t i = 0; i < h.size(); i += 2) {
+    out += static_cast<char>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16));
+  }
+  return out;
+}
+
+TEST(PgDecode, BinaryCellsBecomeTheSameValuesAsText) {
+  std::vector<std::byte> scratch;
+  EXPECT_TRUE(holds(decode_binary(16, hex("01"), scratch), true));
+  EXPECT_TRUE(holds(decode_binary(21, hex("ff85"), scratch), std::int64_t{-123}));
+  EXPECT_TRUE(holds(decode_binary(23, hex("fffffffe"), scratch), std::int64_t{-2}));
+  EXPECT_TRUE(holds(decode_binary(20, hex("7fffffffffffffff"), scratch),
+                    std::numeric_limits<std::int64_t>::max()));
+  EXPECT_TRUE(holds(decode_binary(701, hex("3fb999999999999a"), scratch), 0.1));
+  EXPECT_TRUE(holds(decode_binary(700, hex("3fc00000"), scratch), 1.5));
+  // Dates count days from 2000-01-01; timestamps microseconds from its midnight.
+  EXPECT_TRUE(holds(decode_binary(1082, hex("00002279"), scratch), Date{2024, 2, 29}));
+  EXPECT_TRUE(holds(decode_binary(1082, hex("fff4dbf9"), scratch), Date{1, 1, 1}));
+  EXPECT_TRUE(holds(decode_binary(1082, hex("7fffffff"), scratch), std::string_view("infinity")));
+  EXPECT_TRUE(
+      holds(decode_binary(1082, hex("002c95d4"), scratch), std::string_view("10000-01-01")));
+  EXPECT_TRUE(holds(decode_binary(1083, hex("000000141dbabdc0"), scratch),
+                    TimeOfDay{23, 59, 58, 123456000}));
+  EXPECT_TRUE(holds(decode_binary(1114, hex("ffffffffffffffff"), scratch),
+                    Timestamp{{1999, 12, 31}, {23, 59, 59, 999999000}}));
+  EXPECT_TRUE(holds(decode_binary(1184, hex("0000000000000000"), scratch),
+                    Timestamp{{2000, 1, 1}, {0, 0, 0, 0}}));
+  EXPECT_TRUE(
+      holds(decode_binary(1114, hex("8000000000000000"), scratch), std::string_view("-infinity")));
+  const Value bin = decode_binary(17, hex("00ff"), scratch);
+  ASSERT_TRUE(std::holds_alternative<std::span<const std::byte>>(bin));
+  EXPECT_EQ(std::get<std::span<const std::byte>>(bin).size(), 2u);
+  // A value of the wrong width is reported, not misread.
+  EXPECT_TRUE(
+      holds(decode_binary(23, hex("0001"), scratch), std::string_view("(malformed binary value)")));
+  EXPECT_TRUE(binary_result(1114));
+  EXPECT_FALSE(binary_result(1700));  // numeric stays text: exact digits
+}
+
 TEST(PgDescribe, TypeModifiersGiveSizeAndScale) {
   const ColumnInfo num = describe_type("price", 1700, ((10 << 16) | 2) + 4, -1);
   EXPECT_EQ(num.type, ColumnType::decimal);
@@ -195,7 +236,7 @@ TEST(PgMessages, AQueryIsParseBindDescribeExecuteSyncWithTextParameters) {
                                      Timestamp{{2024, 1, 2}, {3, 4, 5, 120000000}},
                                      std::numeric_limits<double>::infinity(),
                                      std::vector<std::byte>{std::byte{0}, std::byte{1}}};
-  write_query(out, "SELECT $1", params);
+  write_query(out, "SELECT $1", params);  // the unprepared path: results all in text
   std::vector<std::pair<char, std::string>> messages;
   for (std::size_t pos = 0; pos < out.size();) {
     MessageReader header(std::string_view(out).substr(pos + 1, 4));
