@@ -175,8 +175,10 @@ asio::awaitable<std::pair<std::int32_t, std::int32_t>> handshake(tcp::socket& so
   for (;;) {
     while (have < 5 || have < 1 + be32(in.data() + 1)) {
       if (have >= 5) {
-        const std::size_t need = 1 + be32(in.data() + 1);
-        if (need > 1024 * 1024) throw fail("the server sent an oversized startup message");
+        const std::size_t need = 1 + std::size_t{be32(in.data() + 1)};
+        if (need < 5 || need > 1024 * 1024) {
+          throw fail("the server sent a malformed startup message: is this PostgreSQL?");
+        }
         if (need > in.size()) in.resize(need);
       }
       boost::system::error_code ec;

@@ -90,6 +90,28 @@ TEST_F(PgNativeTest, AServerThatNeverAnswersTimesOutAtTheConnectDeadline) {
   });
 }
 
+TEST_F(PgNativeTest, AServerThatIsNotPostgresqlIsAClearConnectError) {
+  asio::ip::tcp::acceptor http(io_, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = http.local_endpoint().port();
+  run([&]() -> asio::awaitable<void> {
+    // Answers whatever arrives the way an HTTP server would.
+    auto serve = [&]() -> asio::awaitable<void> {
+      auto peer = co_await http.async_accept(asio::use_awaitable);
+      const std::string reply = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+      co_await asio::async_write(peer, asio::buffer(reply), asio::use_awaitable);
+    };
+    asio::co_spawn(co_await asio::this_coro::executor, serve(), asio::detached);
+    try {
+      co_await native("postgresql://sluice:x@127.0.0.1:" + std::to_string(port) + "/d")
+          ->connect(pool::Clock::now() + 5s);
+      ADD_FAILURE() << "connected to an HTTP server";
+    } catch (const pool::DbError& e) {
+      EXPECT_EQ(e.kind(), pool::errc::connect_failed);
+      EXPECT_NE(std::string(e.what()).find("is this PostgreSQL?"), std::string::npos) << e.what();
+    }
+  });
+}
+
 TEST_F(PgNativeTest, PlaceholdersInsideLiteralsAndCommentsAreLeftAlone) {
   run([&]() -> asio::awaitable<void> {
     auto conn = co_await native()->connect(pool::Clock::now() + 10s);
