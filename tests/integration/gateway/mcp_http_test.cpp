@@ -4,8 +4,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -223,7 +230,9 @@ class PostgresDrivers : public ::testing::TestWithParam<const char*> {
   }
 };
 
-std::string driver_name(const ::testing::TestParamInfo<const char*>& info) { return info.param; }
+std::string driver_name(const ::testing::TestParamInfo<const char*>& info) {
+  return info.param;
+}
 
 class PostgresGatewayTest : public PostgresDrivers {
  protected:
@@ -244,8 +253,7 @@ class PostgresGatewayTest : public PostgresDrivers {
 };
 
 TEST_P(PostgresGatewayTest, EveryToolWorksOverHttp) {
-  Gateway gw("warehouse", "postgresql", connection_string(), limits(),
-             true);
+  Gateway gw("warehouse", "postgresql", connection_string(), limits(), true);
   const std::string session = gw.initialize();
   ASSERT_FALSE(session.empty());
 
@@ -469,6 +477,62 @@ TEST_P(PostgresGatewayTest, ProgressStreamsRowsFetchedAndKeepsAQuietStreamAlive)
 INSTANTIATE_TEST_SUITE_P(Drivers, PostgresGatewayTest, ::testing::Values("odbc", "native"),
                          driver_name);
 
+// The shipped binary, configured the way a user would: a postgresql:// URL as the source's
+// connection string selects the native client (config validation, main's backend choice,
+// the production stack), and a tool call answers from the test cluster.
+TEST(SluiceBinaryTest, APostgresqlUrlSourceIsServedThroughTheNativeClient) {
+  std::uint16_t port = 0;
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+    port = a.local_endpoint().port();
+  }
+  const std::filesystem::path config = std::filesystem::temp_directory_path() /
+                                       ("sluice-native-" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(config) << "http: {listen: \"127.0.0.1:" << port << "\"}\n"
+                        << "log_level: warn\nsources:\n  - name: warehouse\n"
+                        << "    connection_string: \"" << PgCluster::shared().url() << "\"\n";
+  std::string binary = SLUICE_BINARY;
+  std::string flag = "--config";
+  std::string path = config.string();
+  char* argv[] = {binary.data(), flag.data(), path.data(), nullptr};
+  pid_t pid = 0;
+  ASSERT_EQ(::posix_spawn(&pid, binary.c_str(), nullptr, nullptr, argv, environ), 0);
+  struct Stop {
+    pid_t pid;
+    std::filesystem::path config;
+    ~Stop() {
+      ::kill(pid, SIGTERM);
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      std::filesystem::remove(config);
+    }
+  } stop{pid, config};
+
+  const json call = {{"jsonrpc", "2.0"},
+                     {"id", 1},
+                     {"method", "tools/call"},
+                     {"params",
+                      {{"name", "query"},
+                       {"arguments", {{"sql", "SELECT 41 + 1 AS answer"}}},
+                       {"_meta", modern_meta()}}}};
+  Reply r;
+  bool answered = false;
+  for (int i = 0; i < 100 && !answered; ++i) {
+    try {
+      r = post(port, call.dump(), modern_headers("tools/call", "query"));
+      answered = true;
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(100ms);  // not listening yet
+    }
+  }
+  ASSERT_TRUE(answered) << "sluice did not start listening within 10 s";
+  EXPECT_EQ(r.status, 200u) << r.body;
+  const json m = r.message();
+  EXPECT_EQ(m["result"]["structuredContent"]["rows"][0][0], 42) << r.body;
+  EXPECT_EQ(m["result"]["structuredContent"]["columns"][0]["name"], "answer") << r.body;
+}
+
 TEST(SqliteGatewayTest, EveryToolWorksOverHttp) {
   SqliteFile file;
   {
@@ -547,8 +611,7 @@ class PostgresContextTest : public PostgresDrivers {
 const char* kMarker = "SELECT v, current_schema() AS s FROM marker";
 
 TEST_P(PostgresContextTest, SessionsKeepTheirOwnContext) {
-  Gateway gw("warehouse", "postgresql", connection_string(), limits(),
-             false, 15s, production());
+  Gateway gw("warehouse", "postgresql", connection_string(), limits(), false, 15s, production());
   const std::string a = gw.initialize();
   const std::string b = gw.initialize();
   const json set_a = gw.call(a, "set_context", {{"schema", "ctx_a"}});
@@ -574,8 +637,7 @@ TEST_P(PostgresContextTest, SessionsKeepTheirOwnContext) {
 }
 
 TEST_P(PostgresContextTest, StatelessClientsCarryASignedHandle) {
-  Gateway gw("warehouse", "postgresql", connection_string(), limits(),
-             false, 15s, production());
+  Gateway gw("warehouse", "postgresql", connection_string(), limits(), false, 15s, production());
   const Reply set = modern_call(gw.port(), "alice", "set_context", {{"schema", "ctx_b"}});
   const json result = set.message()["result"];
   ASSERT_EQ(result.at("isError"), false) << set.body;
@@ -612,8 +674,8 @@ TEST_P(PostgresContextTest, OverTheRateLimitIs429WithRetryAfterAndOthersAreServe
   session::ClientLimiterParams limits;
   limits.defaults.rate_per_second = 0.5;  // one token every 2 s
   limits.defaults.burst = 2;
-  Gateway gw("warehouse", "postgresql", connection_string(),
-             PostgresContextTest::limits(), false, 15s, production(limits));
+  Gateway gw("warehouse", "postgresql", connection_string(), PostgresContextTest::limits(), false,
+             15s, production(limits));
   const json args = {{"sql", "SELECT 1 AS one"}};
   EXPECT_EQ(modern_call(gw.port(), "busy", "query", args).status, 200u);
   EXPECT_EQ(modern_call(gw.port(), "busy", "query", args).status, 200u);
