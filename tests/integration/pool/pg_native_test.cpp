@@ -234,9 +234,13 @@ TEST_F(PgNativeTest, ACancelSignalledBeforeTheStatementIsUnderwayStillStopsIt) {
     EXPECT_EQ(PgCluster::shared().psql("SELECT count(*) FROM pg_stat_activity WHERE state = "
                                        "'active' AND query LIKE 'SELECT pg_sleep(10) AS never%'"),
               "0\n");
-    EXPECT_TRUE(conn->reusable());
-    auto again = co_await query(*conn, "SELECT 8");
-    EXPECT_EQ(again.rows().at(0).at(0), Param(std::int64_t{8}));
+    // The first cancel request can reach the server before the statement does and be
+    // ignored; the repeat then stops it, and with two requests sent the connection is
+    // given up (one could still be in flight). Either way a kept connection must work.
+    if (conn->reusable()) {
+      auto again = co_await query(*conn, "SELECT 8");
+      EXPECT_EQ(again.rows().at(0).at(0), Param(std::int64_t{8}));
+    }
   });
 }
 
