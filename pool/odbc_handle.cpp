@@ -39,5 +39,4 @@ Diagnostic read_diagnostic(SQLSMALLINT handle_type, SQLHANDLE handle) {
   return d;
 }
 
-
 }  // namespace sluice::pool

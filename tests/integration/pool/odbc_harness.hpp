@@ -7,7 +7,9 @@
 
 #include "pool/connection_pool.hpp"
 #include "pool/odbc_backend.hpp"
+#include "pool/pg_connection.hpp"
 #include "pool/result_buffer.hpp"
+#include "tests/support/pg_cluster.hpp"
 
 namespace sluice::test {
 
@@ -25,6 +27,16 @@ class OdbcHarness : public ::testing::Test {
   std::shared_ptr<pool::OdbcBackend> backend(const std::string& source, const std::string& cs) {
     return std::make_shared<pool::OdbcBackend>(pool::OdbcBackendParams{source, cs}, workers_,
                                                watchdog_);
+  }
+
+  // The test cluster as source "pg", through psqlODBC ("odbc") or the native client
+  // ("native"): the parameter of the suites that run for both drivers.
+  std::shared_ptr<pool::Backend> pg_backend(std::string_view driver) {
+    if (driver == "native") {
+      return std::make_shared<pool::PgBackend>(
+          pool::PgBackendParams{"pg", PgCluster::shared().url()}, watchdog_);
+    }
+    return backend("pg", PgCluster::shared().odbc_connection_string());
   }
 
   // Runs a coroutine to completion on the io_context; rethrows what it throws.

@@ -89,17 +89,10 @@ class OdbcPoolTest : public OdbcHarness {
 // The pool's behaviour with PostgreSQL, through psqlODBC and through the native client.
 class PgPoolTest : public OdbcPoolTest, public ::testing::WithParamInterface<const char*> {
  protected:
-  std::shared_ptr<pool::Backend> pg() {
-    if (std::string_view(GetParam()) == "native") {
-      return std::make_shared<pool::PgBackend>(pool::PgBackendParams{"pg", PgCluster::shared().url()},
-                                               watchdog_);
-    }
-    return backend("pg", PgCluster::shared().odbc_connection_string());
-  }
+  std::shared_ptr<pool::Backend> pg() { return pg_backend(GetParam()); }
 };
 
-INSTANTIATE_TEST_SUITE_P(Drivers, PgPoolTest, ::testing::Values("odbc", "native"),
-                         driver_name);
+INSTANTIATE_TEST_SUITE_P(Drivers, PgPoolTest, ::testing::Values("odbc", "native"), driver_name);
 
 TEST_P(PgPoolTest, StatementPastItsDeadlineIsCancelledOnTheServer) {
   run([&]() -> asio::awaitable<void> {

@@ -36,13 +36,7 @@ std::string megabyte_text() {
 // Runs twice: through psqlODBC and through the native PostgreSQL client, which must agree.
 class PostgresTypesTest : public OdbcHarness, public ::testing::WithParamInterface<const char*> {
  protected:
-  std::shared_ptr<pool::Backend> pg() {
-    if (std::string_view(GetParam()) == "native") {
-      return std::make_shared<pool::PgBackend>(pool::PgBackendParams{"pg", PgCluster::shared().url()},
-                                               watchdog_);
-    }
-    return backend("pg", PgCluster::shared().odbc_connection_string());
-  }
+  std::shared_ptr<pool::Backend> pg() { return pg_backend(GetParam()); }
 
   void SetUp() override {
     PgCluster::shared().psql(
