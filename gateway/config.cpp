@@ -2,6 +2,7 @@
 
 #include "pool/pg_wire.hpp"
 
+#include <sched.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -839,6 +840,14 @@ void Config::apply_env(const std::vector<std::string>& env) {
   }
 }
 
+std::size_t Config::io_thread_count() const {
+  if (io_threads != 0) return std::min(io_threads, kMaxThreads);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return std::clamp<std::size_t>(static_cast<std::size_t>(CPU_COUNT(&set)), 1, kMaxThreads);
+}
+
 std::string Config::session_key_bytes() const {
   if (session_key.empty()) return "";
   auto decoded = decode_hex(session_key);
@@ -883,9 +892,9 @@ void Config::validate() const {
   if (std::find(kLogLevels.begin(), kLogLevels.end(), log_level) == kLogLevels.end()) {
     fail("log_level", shown(log_level) + " must be one of trace, debug, info, warn, error, off");
   }
-  if (io_threads == 0) fail("io_threads", "must be at least 1");
-  if (io_threads > kMaxThreads)
-    fail("io_threads", "must be at most " + std::to_string(kMaxThreads));
+  if (io_threads > kMaxThreads) {
+    fail("io_threads", "must be at most " + std::to_string(kMaxThreads) + " (0 = one per CPU)");
+  }
   if (worker_threads > kMaxThreads) {
     fail("worker_threads", "must be at most " + std::to_string(kMaxThreads) + " (0 = automatic)");
   }
@@ -1044,7 +1053,8 @@ std::string Config::summary() const {
   for (const auto& [name, policy] : limits.per_source) {
     out << "  each client on " << name << ": " << describe_policy(policy) << "\n";
   }
-  out << "Threads: " << io_threads << " I/O, ";
+  out << "Threads: " << io_thread_count() << " I/O" << (io_threads == 0 ? " (one per CPU)" : "")
+      << ", ";
   if (worker_threads != 0) {
     out << worker_threads << " ODBC workers\n";
   } else if (sources.empty()) {
@@ -1142,7 +1152,7 @@ durations are integers in milliseconds; unknown keys are errors.
                                 # per process (sessions then do not survive
                                 # restarts or span replicas)
   log_level: info
-  io_threads: 1
+  io_threads: 0                 # 0 = one per CPU this process may run on
   worker_threads: 0             # 0 = sum of the sources' pool max_size + 1
   demo_db: /path/demo.sqlite    # default: chosen at startup
   sources:                      # none = the built-in demo warehouse

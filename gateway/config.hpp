@@ -19,7 +19,7 @@
 //     sse_keepalive_ms: 15000
 //   session_key: ""                   # hex or base64 of >= 32 bytes; "" = random per process
 //   log_level: info                   # trace | debug | info | warn | error | off
-//   io_threads: 1
+//   io_threads: 0                     # 0 = one per CPU this process may run on
 //   worker_threads: 0                 # 0 = sum of the sources' pool max_size, plus one
 //   demo_db: /path/demo.sqlite        # default chosen by the caller
 //   sources:                          # none = the built-in demo source
@@ -168,7 +168,9 @@ struct Config {
   std::string log_level = "info";
   // Threads for blocking ODBC calls; 0 = the sum of the sources' pool max_size, plus one.
   std::size_t worker_threads = 0;
-  std::size_t io_threads = 1;
+  // Threads running the I/O context (HTTP, WebSocket, the native PostgreSQL client); 0 = one
+  // per CPU this process may run on (`io_thread_count()`).
+  std::size_t io_threads = 0;
   // Where the demo warehouse lives; empty = a default chosen by the caller.
   std::filesystem::path demo_db;
   // How many sessions may exist and how long an idle one lives (YAML:
@@ -218,6 +220,10 @@ struct Config {
   // session_key decoded to raw bytes; empty when session_key is. Throws ConfigError when it
   // is neither hex nor base64 or decodes to fewer than 32 bytes.
   std::string session_key_bytes() const;
+
+  // io_threads, or when it is 0 the number of CPUs in this process's affinity mask (a
+  // container's cpuset; a CPU quota is not seen), at least 1 and at most 1024.
+  std::size_t io_thread_count() const;
 
   // A human-readable description for `sluice check-config` and the startup log: addresses,
   // sources with dialect, writes, pool, limits and multiplexer, sessions, client limits;

@@ -158,7 +158,8 @@ int serve(const gateway::Config& cfg, bool stdio) {
     configs.push_back(std::move(demo));
   }
 
-  asio::io_context io(static_cast<int>(std::max<std::size_t>(1, cfg.io_threads)));
+  const std::size_t io_threads = cfg.io_thread_count();
+  asio::io_context io(static_cast<int>(io_threads));
   std::vector<gateway::Source> sources;
   sources.reserve(configs.size());
   for (const auto& sc : configs) {
@@ -291,7 +292,7 @@ int serve(const gateway::Config& cfg, bool stdio) {
   });
 
   std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < cfg.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (std::size_t i = 1; i < io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
   return 0;

@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -87,6 +88,8 @@ std::vector<std::pair<std::string, std::string>> modern_headers(const std::strin
 struct Production {
   bool enabled = false;
   session::ClientLimiterParams limits;
+  // Threads running the gateway's io_context, as `io_threads` in the shipped binary.
+  std::size_t io_threads = 1;
 };
 
 // A gateway with one source, serving on a free loopback port from a background thread.
@@ -137,7 +140,9 @@ class Gateway {
     server_ = std::make_unique<transports::HttpServer>(
         io_, hp, [this](transports::HttpExchange& ex) { return (*endpoint_)(ex); });
     server_->start();
-    thread_ = std::thread([this] { io_.run(); });
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, production.io_threads); ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
   }
   ~Gateway() {
     server_->stop();
@@ -150,7 +155,7 @@ class Gateway {
         [&](std::exception_ptr) { closed.set_value(); });
     closed.get_future().wait();
     io_.stop();
-    thread_.join();
+    for (auto& t : threads_) t.join();
   }
   std::uint16_t port() const { return server_->port(); }
 
@@ -195,7 +200,7 @@ class Gateway {
   std::unique_ptr<gateway::McpEngine> engine_;
   std::unique_ptr<gateway::McpHttpEndpoint> endpoint_;
   std::unique_ptr<transports::HttpServer> server_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 std::vector<std::string> column(const json& result, const std::string& name) {
@@ -692,6 +697,48 @@ TEST_P(PostgresContextTest, OverTheRateLimitIs429WithRetryAfterAndOthersAreServe
   const Reply other = modern_call(gw.port(), "calm", "query", args);
   EXPECT_EQ(other.status, 200u) << other.body;
   EXPECT_EQ(other.message()["result"]["isError"], false);
+}
+
+// The shipped binary runs one I/O thread per CPU: sessions, contexts, the multiplexer, the
+// pool and the native client's connections are then used from several threads at once.
+// Every caller gets its own answer in its own schema, and nothing is lost.
+TEST_P(PostgresContextTest, ManySessionsOnFourIoThreadsEachGetTheirOwnAnswers) {
+  Production p = production();
+  p.io_threads = 4;
+  Gateway gw("warehouse", "postgresql", connection_string(), limits(), false, 15s, p);
+  constexpr int kClients = 12;
+  constexpr int kCalls = 25;
+  std::vector<std::string> sessions;
+  for (int c = 0; c < kClients; ++c) {
+    sessions.push_back(gw.initialize());
+    const json set =
+        gw.call(sessions.back(), "set_context", {{"schema", c % 2 == 0 ? "ctx_a" : "ctx_b"}});
+    ASSERT_EQ(set.at("isError"), false) << set.dump();
+  }
+  std::atomic<int> right{0};
+  std::vector<std::string> wrong(kClients);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      const std::string schema = c % 2 == 0 ? "a" : "b";
+      for (int i = 0; i < kCalls; ++i) {
+        const int n = c * 1000 + i;
+        const std::string sql = "SELECT v, " + std::to_string(n) +
+                                " AS n FROM marker, pg_sleep(0.001 * " + std::to_string(i % 3) +
+                                ")";
+        const json r = gw.call(sessions[c], "query", {{"sql", sql}}, n);
+        if (column(r, "v") == std::vector<std::string>{schema} &&
+            column(r, "n") == std::vector<std::string>{std::to_string(n)}) {
+          ++right;
+        } else if (wrong[c].empty()) {
+          wrong[c] = r.dump();
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(right.load(), kClients * kCalls);
+  for (int c = 0; c < kClients; ++c) EXPECT_EQ(wrong[c], "") << "client " << c;
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, PostgresContextTest, ::testing::Values("odbc", "native"),

@@ -1,6 +1,7 @@
 #include "gateway/config.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <fstream>
 #include <functional>
@@ -93,7 +94,8 @@ TEST(ConfigTest, DefaultsAreDocumentedValuesAndValid) {
   EXPECT_EQ(c.session_key, "");
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.worker_threads, 0u);
-  EXPECT_EQ(c.io_threads, 1u);
+  EXPECT_EQ(c.io_threads, 0u);
+  EXPECT_GE(c.io_thread_count(), 1u);
   EXPECT_TRUE(c.demo_db.empty());
   const QueryLimits l;
   EXPECT_EQ(l.max_rows, 1000u);
@@ -101,6 +103,30 @@ TEST(ConfigTest, DefaultsAreDocumentedValuesAndValid) {
   EXPECT_EQ(l.timeout, 30s);
   EXPECT_EQ(l.max_timeout, 300s);
   EXPECT_EQ(validate_error(c), "");
+}
+
+// The default sizes the I/O pool to the CPUs the process may use (a container's cpuset), not
+// to the machine; an explicit count is kept as given.
+TEST(ConfigTest, IoThreadsDefaultToTheCpusInTheAffinityMask) {
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  Config c;
+  EXPECT_EQ(c.io_thread_count(), static_cast<std::size_t>(CPU_COUNT(&saved)));
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &saved)) {
+      CPU_SET(cpu, &one);
+      break;
+    }
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const std::size_t pinned = c.io_thread_count();
+  c.io_threads = 3;
+  const std::size_t explicit_count = c.io_thread_count();
+  ASSERT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
+  EXPECT_EQ(pinned, 1u);
+  EXPECT_EQ(explicit_count, 3u);
 }
 
 TEST(ConfigTest, EmptyOrCommentOnlyYamlGivesDefaults) {
@@ -352,8 +378,8 @@ TEST(ConfigTest, TopLevelValuesAreChecked) {
   EXPECT_EQ(validate_error(c),
             "log_level: 'verbose' must be one of trace, debug, info, warn, error, off");
   c = {};
-  c.io_threads = 0;
-  EXPECT_EQ(validate_error(c), "io_threads: must be at least 1");
+  c.io_threads = 1025;
+  EXPECT_EQ(validate_error(c), "io_threads: must be at most 1024 (0 = one per CPU)");
   c = {};
   c.http.path = "mcp";
   EXPECT_EQ(validate_error(c),
