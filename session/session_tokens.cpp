@@ -56,7 +56,7 @@ std::optional<SessionTokens::Session> SessionTokens::find(std::string_view id) c
   }
   if (SysClock::now() - s.issued > max_age_) return std::nullopt;
   std::lock_guard lock(mutex_);
-  if (ended_.contains(std::string(id))) return std::nullopt;
+  if (ended_.contains(id)) return std::nullopt;
   return s;
 }
 

@@ -34,8 +34,16 @@ class SessionTokens {
  private:
   TokenSigner signer_;
   std::chrono::seconds max_age_;
+  // Looked up by string_view: checking an id costs no copy of it.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::chrono::system_clock::time_point> ended_;
+  std::unordered_map<std::string, std::chrono::system_clock::time_point, Hash, std::equal_to<>>
+      ended_;
 };
 
 }  // namespace sluice::session

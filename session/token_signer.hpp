@@ -1,7 +1,5 @@
 #pragma once
 
-#include <openssl/evp.h>
-
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,7 +24,8 @@ class TokenSigner {
   std::optional<std::string> verify(std::string_view token) const;
 
  private:
-  std::shared_ptr<EVP_MAC_CTX> keyed_;  // never changed after construction
+  struct Keyed;
+  std::shared_ptr<const Keyed> keyed_;  // never changed after construction
 };
 
 }  // namespace sluice::session
