@@ -360,12 +360,12 @@ asio::awaitable<Outcome> McpEngine::handle_one(json message, MessageContext& ctx
                     false);
   }
   req.method = method->get<std::string>();
-  if (auto p = m.find("params"); p != m.end() && !p->is_null()) {
+  if (auto p = req.message.find("params"); p != req.message.end() && !p->is_null()) {
     if (!p->is_object()) {
       co_return error(400, req.id, kInvalidParams, "Invalid params: \"params\" must be an object",
                       false);
     }
-    req.params = *p;
+    req.params = std::move(*p);  // nothing reads them from the message again
   }
 
   const json* meta = nullptr;
@@ -1062,8 +1062,11 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
       co_return Outcome{200, std::move(out), std::nullopt, modern, std::nullopt};
     }
   }
-  std::string out = "{\"jsonrpc\":\"2.0\",\"id\":" + req.id + ",\"result\":{\"content\":";
-  out.reserve(out.size() + r.structured.size() + r.text.size() + r.content.size() + 256);
+  std::string out;
+  out.reserve(req.id.size() + r.structured.size() + r.text.size() + r.content.size() + 256);
+  out += "{\"jsonrpc\":\"2.0\",\"id\":";
+  out += req.id;
+  out += ",\"result\":{\"content\":";
   if (r.content.empty()) {
     out += "[{\"type\":\"text\",\"text\":";
     JsonWriter(out).string(r.text);

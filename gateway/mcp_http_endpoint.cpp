@@ -255,7 +255,8 @@ asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exch
 
 asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) {
   const auto& req = exchange.request();
-  const std::string content_type(req[http::field::content_type]);
+  const auto content_type_field = req[http::field::content_type];
+  const std::string_view content_type(content_type_field.data(), content_type_field.size());
   if (content_type.find("application/json") == std::string::npos) {
     {
       HttpResponse res =
@@ -265,7 +266,8 @@ asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) 
       co_return;
     }
   }
-  const std::string accept(req[http::field::accept]);
+  const auto accept_field = req[http::field::accept];
+  const std::string_view accept(accept_field.data(), accept_field.size());
   if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
     {
       HttpResponse res = error_response(
