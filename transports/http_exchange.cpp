@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <array>
+
 namespace sluice::transports {
 
 HttpExchange::HttpExchange(beast::tcp_stream& stream, HttpRequest request, std::string remote,
@@ -26,7 +28,30 @@ asio::awaitable<void> HttpExchange::respond(HttpResponse response) {
   response.keep_alive(keep_alive_ && response.keep_alive());
   keep_alive_ = response.keep_alive();
   response.prepare_payload();
-  co_await http::async_write(stream_, response, asio::use_awaitable);
+  // The head is written out here and sent with the body in one gather write: Beast's
+  // serializer walks its buffer sequences through several layers of views per byte range,
+  // which cost more than the rest of the HTTP work on a small answer. The connection has no
+  // deadline while a handler runs (see serve), so the bare socket is written directly.
+  std::string head;
+  head.reserve(256);
+  head += response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  head += std::to_string(response.result_int());
+  head += ' ';
+  const auto reason = response.reason();
+  head.append(reason.data(), reason.size());
+  head += "\r\n";
+  for (const auto& field : response) {
+    const auto name = field.name_string();
+    const auto value = field.value();
+    head.append(name.data(), name.size());
+    head += ": ";
+    head.append(value.data(), value.size());
+    head += "\r\n";
+  }
+  head += "\r\n";
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head),
+                                                  asio::buffer(response.body())};
+  co_await asio::async_write(stream_.socket(), buffers, asio::use_awaitable);
 }
 
 asio::awaitable<void> HttpExchange::begin_stream(http::response<http::empty_body> head) {

@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -536,6 +537,78 @@ TEST(SluiceBinaryTest, APostgresqlUrlSourceIsServedThroughTheNativeClient) {
   const json m = r.message();
   EXPECT_EQ(m["result"]["structuredContent"]["rows"][0][0], 42) << r.body;
   EXPECT_EQ(m["result"]["structuredContent"]["columns"][0]["name"], "answer") << r.body;
+}
+
+// Raw bytes on one socket: what any HTTP client, proxy or load balancer relies on. A
+// keep-alive connection carries several exchanges, each framed by Content-Length; HTTP/1.0
+// and "Connection: close" get their answer and then the end of the connection.
+std::string read_until_closed(asio::ip::tcp::socket& socket) {
+  std::string got;
+  boost::system::error_code ec;
+  std::array<char, 4096> buf;
+  while (!ec) got.append(buf.data(), socket.read_some(asio::buffer(buf), ec));
+  return got;
+}
+
+std::string read_response(asio::ip::tcp::socket& socket) {
+  std::string got;
+  std::array<char, 4096> buf;
+  for (;;) {
+    const auto end = got.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      const auto cl = got.find("Content-Length: ");
+      if (cl != std::string::npos && cl < end) {
+        const std::size_t length = std::stoul(got.substr(cl + 16));
+        if (got.size() >= end + 4 + length) return got;
+      }
+    }
+    got.append(buf.data(), socket.read_some(asio::buffer(buf)));
+  }
+}
+
+TEST(SqliteGatewayTest, AnswersAreFramedForKeepAliveAndForClose) {
+  SqliteFile file;
+  Gateway gw("lite", "sqlite", file.odbc_connection_string(), {});
+  asio::io_context io;
+  const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), gw.port());
+  {
+    asio::ip::tcp::socket socket(io);
+    socket.connect(at);
+    const std::string get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    asio::write(socket, asio::buffer(get));
+    const std::string first = read_response(socket);
+    EXPECT_TRUE(first.starts_with("HTTP/1.1 200 OK\r\n")) << first;
+    EXPECT_NE(first.find("\r\nContent-Length: 3\r\n"), std::string::npos) << first;
+    EXPECT_TRUE(first.ends_with("\r\n\r\nok\n")) << first;
+    // The same connection, a JSON-RPC error this time, then a clean close on request.
+    const std::string body = "{not json";
+    const std::string post =
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    asio::write(socket, asio::buffer(post));
+    const std::string second = read_until_closed(socket);
+    EXPECT_TRUE(second.starts_with("HTTP/1.1 400 Bad Request\r\n")) << second;
+    EXPECT_NE(second.find("\r\nConnection: close\r\n"), std::string::npos) << second;
+    const auto body_at = second.find("\r\n\r\n") + 4;
+    const json error = json::parse(second.substr(body_at));
+    EXPECT_EQ(error["error"]["code"], -32700) << second;
+    EXPECT_NE(
+        second.find("\r\nContent-Length: " + std::to_string(second.size() - body_at) + "\r\n"),
+        std::string::npos)
+        << second;
+  }
+  {
+    asio::ip::tcp::socket socket(io);
+    socket.connect(at);
+    const std::string get = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    asio::write(socket, asio::buffer(get));
+    const std::string answer = read_until_closed(socket);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.0 200 OK\r\n")) << answer;
+    EXPECT_TRUE(answer.ends_with("\r\n\r\nok\n")) << answer;
+  }
 }
 
 TEST(SqliteGatewayTest, EveryToolWorksOverHttp) {
