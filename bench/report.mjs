@@ -16,8 +16,9 @@ function parseArgs(argv) {
 
 const options = parseArgs(process.argv.slice(2));
 const clkTck = Number(options['clk-tck']);
-const SYSTEMS = ['sluice', 'sluice-odbc', 'toolbox', 'dbhub', 'odbc', 'pgbench'];
+const SYSTEMS = ['sluice-base', 'sluice', 'sluice-odbc', 'toolbox', 'dbhub', 'odbc', 'pgbench'];
 const LABELS = {
+  'sluice-base': 'Sluice baseline (native PostgreSQL)',
   sluice: 'Sluice (native PostgreSQL)',
   'sluice-odbc': 'Sluice (psqlODBC)',
   toolbox: 'MCP Toolbox',
@@ -281,6 +282,21 @@ lines.push('');
 lines.push('| target | measured | met |');
 lines.push('|---|--:|:-:|');
 for (const t of targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'} |`);
+// With --baseline: this build against the baseline binary, side by side in the same run.
+if (rows.some((r) => r.system === 'sluice-base')) {
+  lines.push('');
+  lines.push('| this build vs the baseline | clients | req/s | server CPU µs/req | p99 |');
+  lines.push('|---|--:|--:|--:|--:|');
+  for (const s of Object.keys(SCENARIOS)) {
+    for (const c of levels) {
+      const a = rows.find((r) => r.system === 'sluice' && r.scenario === s && r.clients === c);
+      const b = rows.find((r) => r.system === 'sluice-base' && r.scenario === s && r.clients === c);
+      if (!a || !b) continue;
+      const x = (f) => (a[f] != null && b[f] ? `${(a[f] / b[f]).toFixed(2)}x` : '—');
+      lines.push(`| ${SCENARIOS[s]} | ${c} | ${x('rps')} | ${x('server_cpu_us')} | ${x('p99')} |`);
+    }
+  }
+}
 const problems = runs.filter((r) => r.errors > 0 || !r.ok);
 if (problems.length) {
   lines.push('');

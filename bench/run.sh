@@ -10,6 +10,8 @@
 #   sluice    release build, its `query` tool with the two statements as arguments, on
 #             its native PostgreSQL client (a postgresql:// URL)
 #   sluice-odbc  the same build through psqlODBC (an ODBC connection string)
+#   sluice-base  with --baseline BIN only: another sluice binary (say, a build of the commit
+#             before a change) on the native client, so before and after share one run
 #   toolbox   Google's MCP Toolbox for Databases, two `postgres-sql` tools
 #   dbhub     Bytebase DBHub on Node 22, two custom tools from its TOML config
 # and drives each with the same load generator (sluice-load, one session per virtual
@@ -28,7 +30,8 @@
 # Options: --quick, --duration S (10), --warmup S (1), --repeats N (3, at the highest
 # concurrency), --repeats-below N (1, at the other levels), --clients "1 8 64",
 # --systems "sluice sluice-odbc toolbox dbhub odbc pgbench", --ws-sessions N (10000; 0 skips),
-# --build-dir DIR (build/bench-rel), --results DIR (bench/results), --perf DIR (after the
+# --build-dir DIR (build/bench-rel), --baseline BIN (adds sluice-base, run from BIN, to the
+# systems), --results DIR (bench/results), --perf DIR (after the
 # measured runs, one more run of Sluice per statement at the highest concurrency under
 # `perf record -g`, not counted in the table; writes DIR/sluice-<statement>.data and a
 # summary by library and function in DIR/sluice-<statement>.txt; needs perf). BENCH_PG_OPTIONS adds
@@ -51,6 +54,7 @@ build_dir="$root/build/bench-rel"
 results="$here/results"
 mode=full
 perf_dir=""
+baseline=""
 command_line="bench/run.sh${*:+ $*}"
 
 usage() {
@@ -73,6 +77,7 @@ while (($#)); do
     --build-dir) build_dir=$2; shift ;;
     --results) results=$2; shift ;;
     --perf) perf_dir=$2; shift ;;
+    --baseline) baseline=$2; shift ;;
     -h | --help) usage 0 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; usage 2 >&2 ;;
   esac
@@ -110,6 +115,11 @@ fi
 log "building sluice, sluice-load and odbc_floor (release)"
 cmake --build "$build_dir" -j2 --target sluice sluice-load odbc_floor >/dev/null
 sluice="$build_dir/gateway/sluice"
+if [[ -n $baseline ]]; then
+  [[ -x $baseline ]] || { echo "bench/run.sh: --baseline $baseline is not an executable" >&2; exit 2; }
+  baseline=$(cd "$(dirname "$baseline")" && pwd)/$(basename "$baseline")
+  [[ " $systems " == *" sluice-base "* ]] || systems="sluice-base $systems"
+fi
 load="$build_dir/load/sluice-load"
 floor="$build_dir/bench/odbc_floor"
 export ODBCSYSINI="$build_dir/odbc"
@@ -249,7 +259,7 @@ odbc="Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$pgport;Database=bench;U
 
 # ---------------------------------------------------------------- configurations
 pgurl="postgresql://bench:$bench_pw@127.0.0.1:$pgport/bench?sslmode=disable"
-for name in sluice sluice-odbc; do
+for name in sluice sluice-odbc sluice-base; do
   cs=$pgurl
   [[ $name == sluice-odbc ]] && cs=$odbc
   cat >"$work/$name.yaml" <<YAML
@@ -270,6 +280,7 @@ for s in $scenarios; do
   printf 'name: %s\ncalls:\n  - tool: query\n    arguments: {sql: "%s"}\n' "$s" "${sql[$s]}" \
     >"$work/sluice-$s.yaml"
   cp "$work/sluice-$s.yaml" "$work/sluice-odbc-$s.yaml"
+  cp "$work/sluice-$s.yaml" "$work/sluice-base-$s.yaml"
   printf 'name: %s\ncalls:\n  - tool: %s\n' "$s" "$s" >"$work/toolbox-$s.yaml"
   cp "$work/toolbox-$s.yaml" "$work/dbhub-$s.yaml"
   printf '%s;\n' "${sql[$s]}" >"$work/$s.pgbench"
@@ -324,11 +335,12 @@ start_server() {
   local name=$1
   port[$name]=$(free_port)
   case $name in
-    sluice | sluice-odbc)
+    sluice | sluice-odbc | sluice-base)
       sed -i "1i http: {listen: \"127.0.0.1:${port[$name]}\"}" "$work/$name.yaml"
       # sluice refuses SLUICE_* variables it does not know, so none come from outside.
       env $(env | grep -o '^SLUICE_[A-Z0-9_]*' | sed 's/^/-u /') \
-        "$sluice" --config "$work/$name.yaml" >"$work/$name.log" 2>&1 &
+        "$([[ $name == sluice-base ]] && echo "$baseline" || echo "$sluice")" \
+        --config "$work/$name.yaml" >"$work/$name.log" 2>&1 &
       ;;
     toolbox)
       (cd "$work" && exec "$toolbox" --config "$work/tools.yaml" --address 127.0.0.1 \
@@ -405,7 +417,7 @@ mkdir -p "$work/runs" "$work/pgbench" "$results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 active=()
-for name in sluice sluice-odbc toolbox dbhub; do
+for name in sluice-base sluice sluice-odbc toolbox dbhub; do
   [[ " $systems " == *" $name "* ]] || continue
   log "starting $name"
   start_server "$name"
@@ -501,7 +513,7 @@ fi
 # ---------------------------------------------------------------- idle WebSocket sessions
 ws_json=""
 if ((ws_sessions > 0)) && [[ " ${active[*]} " == *" sluice "* ]]; then
-  for name in sluice sluice-odbc toolbox dbhub; do
+  for name in sluice-base sluice sluice-odbc toolbox dbhub; do
     if [[ -n ${pid[$name]:-} ]]; then stop_pid "${pid[$name]}"; fi
   done
   log "opening $ws_sessions idle WebSocket sessions against a fresh sluice"

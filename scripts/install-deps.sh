@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages Sluice needs to build, run and test.
+# Installs the Debian bookworm packages Sluice needs to build, run and test, and any named
+# as arguments.
 # Idempotent: packages already present are skipped, and `apt-get update` runs at
 # most once, only when something is missing.
 set -euo pipefail
@@ -13,6 +14,8 @@ packages=(
   libssl-dev
   postgresql-15 postgresql-client-15
 )
+# Callers may need a few more (bench/instructions.sh: valgrind).
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do
