@@ -22,16 +22,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+log_tag=instructions
+# shellcheck source=bench/common.sh
+source "$here/common.sh"
 baseline=""
 clients=4
 seconds=8
 build_dir="$root/build/bench-rel"
 keep=""
 
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-  exit "${1:-0}"
-}
 while (($#)); do
   case $1 in
     --baseline) baseline=$2; shift ;;
@@ -52,28 +51,10 @@ if [[ -n $baseline && ! -x $baseline ]]; then
   exit 2
 fi
 
-log() { printf '[instructions %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
 "$root/scripts/install-deps.sh" valgrind
-if [[ ! -f "$build_dir/build.ninja" ]]; then
-  log "configuring $build_dir"
-  cmake --preset release -B "$build_dir" -DSLUICE_BUILD_TESTS=OFF >/dev/null
-fi
-log "building sluice and sluice-load (release)"
-cmake --build "$build_dir" -j2 --target sluice sluice-load >/dev/null
+build_release "$build_dir" sluice sluice-load
 load="$build_dir/load/sluice-load"
 pgbin=/usr/lib/postgresql/15/bin
-
-as_pg() {
-  if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi
-}
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
 
 work=$(mktemp -d /tmp/sluice-instructions.XXXXXX)
 chmod 0755 "$work"
@@ -108,7 +89,8 @@ for s in select1 rows100; do
     >"$work/$s.yaml"
 done
 
-# count BIN STATEMENT: prints instructions per request.
+# count BIN STATEMENT: sets `result` to the instructions per request. Not run in a subshell,
+# so that cleanup sees the server it starts.
 count() {
   local bin=$1 s=$2 port out
   port=$(free_port)
@@ -128,11 +110,7 @@ YAML
     valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$bin" --config "$work/sluice.yaml" \
     >"$out.log" 2>&1 &
   server=$!
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    kill -0 "$server" 2>/dev/null || { cat "$out.log" >&2; return 1; }
-    sleep 0.2
-  done
+  wait_listening "$server" "$port" sluice || { cat "$out.log" >&2; return 1; }
   "$load" --url "http://127.0.0.1:$port/mcp" --transport http-legacy --scenario "$work/$s.yaml" \
     --clients "$clients" --duration 3s --quiet >/dev/null 2>&1
   callgrind_control -z "$server" >/dev/null 2>&1
@@ -151,17 +129,19 @@ YAML
          callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
        done | sort -n | tail -1)
   [[ -n $keep ]] && { mkdir -p "$keep"; cp "$out".cg* "$keep/"; }
-  echo $((ir / requests))
+  result=$((ir / requests))
 }
 
 printf '| statement | this build |%s\n' "${baseline:+ baseline | this/baseline |}"
 printf '|---|--:|%s\n' "${baseline:+--:|--:|}"
 for s in select1 rows100; do
   log "$s: this build under callgrind"
-  a=$(count "$build_dir/gateway/sluice" "$s")
+  count "$build_dir/gateway/sluice" "$s"
+  a=$result
   if [[ -n $baseline ]]; then
     log "$s: baseline under callgrind"
-    b=$(count "$baseline" "$s")
+    count "$baseline" "$s"
+    b=$result
     printf '| %s | %s | %s | %s |\n' "$s" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }')"
   else
     printf '| %s | %s |\n' "$s" "$a"

@@ -42,6 +42,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+log_tag=bench
+# shellcheck source=bench/common.sh
+source "$here/common.sh"
 
 duration=10
 warmup=1
@@ -56,11 +59,6 @@ mode=full
 perf_dir=""
 baseline=""
 command_line="bench/run.sh${*:+ $*}"
-
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-  exit "${1:-0}"
-}
 
 while (($#)); do
   case $1 in
@@ -88,8 +86,6 @@ for n in "$duration" "$warmup" "$repeats" "$repeats_below" "$ws_sessions"; do
 done
 ((duration > 0)) || { echo "bench/run.sh: --duration must be > 0" >&2; exit 2; }
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
 # ---------------------------------------------------------------- what is needed
 "$root/scripts/install-deps.sh"
 "$root/scripts/install-node-deps.sh"  # Node 22 and `ws` for load/ws_scale.mjs
@@ -108,12 +104,7 @@ toolbox="$modules/@toolbox-sdk/server-linux-x64/bin/toolbox"
 dbhub="$modules/@bytebase/dbhub/dist/index.js"
 e2e_node="$root/tests/e2e/node_modules/.bin/node"
 
-if [[ ! -f "$build_dir/build.ninja" ]]; then
-  log "configuring $build_dir"
-  cmake --preset release -B "$build_dir" -DSLUICE_BUILD_TESTS=OFF >/dev/null
-fi
-log "building sluice, sluice-load and odbc_floor (release)"
-cmake --build "$build_dir" -j2 --target sluice sluice-load odbc_floor >/dev/null
+build_release "$build_dir" sluice sluice-load odbc_floor
 sluice="$build_dir/gateway/sluice"
 if [[ -n $baseline ]]; then
   [[ -x $baseline ]] || { echo "bench/run.sh: --baseline $baseline is not an executable" >&2; exit 2; }
@@ -174,33 +165,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-as_pg() {
-  if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-# A loopback port nobody listens on right now.
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
-
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# waits until PID listens on PORT; fails if it exits first or takes over 60 s
-wait_listening() {
-  local pid=$1 port=$2 name=$3
-  for _ in $(seq 1 600); do
-    listening "$port" && return 0
-    kill -0 "$pid" 2>/dev/null || { log "$name exited during startup"; return 1; }
-    sleep 0.1
-  done
-  log "$name did not listen on $port within 60 s"
-  return 1
-}
 
 # utime+stime of one process, in clock ticks
 ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
