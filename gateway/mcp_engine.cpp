@@ -199,6 +199,11 @@ const std::string& required_string_param(const json& params, const char* name) {
   return it->get_ref<const std::string&>();
 }
 
+// An awaitable for an answer known at once.
+asio::awaitable<Outcome> ready(Outcome o) {
+  co_return o;
+}
+
 }  // namespace
 
 std::optional<LogLevel> parse_log_level(std::string_view name) noexcept {
@@ -278,23 +283,29 @@ bool McpEngine::is_legacy_version(std::string_view v) noexcept {
   return std::find(kLegacyVersions.begin(), kLegacyVersions.end(), v) != kLegacyVersions.end();
 }
 
+// Not a coroutine: a single message goes straight to handle_one, without a frame here.
 asio::awaitable<Outcome> McpEngine::handle(std::string_view body, MessageContext& ctx,
                                            Notify notify) {
   json message = json::parse(body, nullptr, false);
   if (message.is_discarded()) {
-    co_return error(400, "null", kParseError, "Parse error: the message is not valid JSON", false);
+    return ready(
+        error(400, "null", kParseError, "Parse error: the message is not valid JSON", false));
   }
-  if (!message.is_array()) co_return co_await handle_one(std::move(message), ctx, notify);
+  if (!message.is_array()) return handle_one(std::move(message), ctx, std::move(notify));
   // Batches: only 2025-03-26 allowed them, and there receivers must accept them.
   if (message.empty() || !batch_allowed(ctx)) {
-    co_return error(400, "null", kInvalidRequest,
-                    "Invalid Request: batches (JSON arrays) are accepted only in 2025-03-26 "
-                    "sessions; send one message per request",
-                    false);
+    return ready(error(400, "null", kInvalidRequest,
+                       "Invalid Request: batches (JSON arrays) are accepted only in 2025-03-26 "
+                       "sessions; send one message per request",
+                       false));
   }
+  return handle_batch(std::move(message), ctx, std::move(notify));
+}
+
+asio::awaitable<Outcome> McpEngine::handle_batch(json batch, MessageContext& ctx, Notify notify) {
   std::string out = "[";
   bool any = false;
-  for (auto& element : message) {
+  for (auto& element : batch) {
     Outcome one = co_await handle_one(std::move(element), ctx, notify);
     if (one.body.empty() || one.http_status == 202) continue;
     if (any) out += ',';
@@ -322,7 +333,7 @@ bool McpEngine::batch_allowed(const MessageContext& ctx) const {
          ctx.connection->protocol_version == "2025-03-26";
 }
 
-asio::awaitable<Outcome> McpEngine::handle_one(json message, MessageContext& ctx, Notify& notify) {
+asio::awaitable<Outcome> McpEngine::handle_one(json message, MessageContext& ctx, Notify notify) {
   Request req;
   req.message = std::move(message);
   const json& m = req.message;
@@ -481,33 +492,36 @@ asio::awaitable<Outcome> McpEngine::modern(Request& req, MessageContext& ctx, No
                   true);
 }
 
+// Not a coroutine: it answers at once or hands over to the coroutine that does, so a tool
+// call pays for no frame here.
 asio::awaitable<Outcome> McpEngine::legacy(Request& req, MessageContext& ctx, Notify& notify) {
   if (req.method == "initialize") {
     // Sent as a notification it asks for nothing: no session, no answer.
-    if (!req.has_id) co_return notification(req, ctx);
-    co_return initialize(req, ctx);
+    if (!req.has_id) return ready(notification(req, ctx));
+    return ready(initialize(req, ctx));
   }
   std::string version;
   if (ctx.transport == Transport::http) {
     if (!ctx.session_id) {
-      co_return error(400, req.id, kBadSession,
-                      "Bad Request: Mcp-Session-Id header is required; start with initialize",
-                      false);
+      return ready(error(400, req.id, kBadSession,
+                         "Bad Request: Mcp-Session-Id header is required; start with initialize",
+                         false));
     }
     auto session = sessions_.find(*ctx.session_id);
     if (!session) {
-      co_return error(404, req.id, kBadSession,
-                      "Session not found: it ended or was never issued; initialize again", false);
+      return ready(error(404, req.id, kBadSession,
+                         "Session not found: it ended or was never issued; initialize again",
+                         false));
     }
     version = session->protocol_version;
     req.session = *ctx.session_id;
     req.client = session->client.empty() ? client_id(nullptr, ctx.remote) : session->client;
     if (ctx.protocol_version_header) {
       if (!is_legacy_version(*ctx.protocol_version_header)) {
-        co_return error(
+        return ready(error(
             400, req.id, kBadSession,
             "Bad Request: unsupported MCP-Protocol-Version '" + *ctx.protocol_version_header + "'",
-            false);
+            false));
       }
       version = *ctx.protocol_version_header;
     }
@@ -518,20 +532,24 @@ asio::awaitable<Outcome> McpEngine::legacy(Request& req, MessageContext& ctx, No
     req.session = ctx.cancel_scope;
     req.client = ctx.connection->client;
   } else if (req.method != "ping" && req.has_id) {
-    co_return error(200, req.id, kInvalidParams,
-                    "Invalid params: send initialize first, or use the 2026-07-28 revision with "
-                    "params._meta on every request",
-                    false);
+    return ready(error(200, req.id, kInvalidParams,
+                       "Invalid params: send initialize first, or use the 2026-07-28 revision with "
+                       "params._meta on every request",
+                       false));
   }
   req.version = version;
   touch_session(req, ctx);
-  if (!req.has_id) co_return notification(req, ctx);
+  if (!req.has_id) return ready(notification(req, ctx));
   if (req.method == "ping")
-    co_return Outcome{200, result(req, "{}", false), std::nullopt, false, std::nullopt};
-  if (req.method == "logging/setLevel" && params_.logging) co_return set_level(req, ctx);
+    return ready(Outcome{200, result(req, "{}", false), std::nullopt, false, std::nullopt});
+  if (req.method == "logging/setLevel" && params_.logging) return ready(set_level(req, ctx));
   if (req.method == "tools/list")
-    co_return Outcome{200, tools_list(req, false), std::nullopt, false, std::nullopt};
-  if (req.method == "tools/call") co_return co_await call_tool(req, ctx, notify, false, version);
+    return ready(Outcome{200, tools_list(req, false), std::nullopt, false, std::nullopt});
+  if (req.method == "tools/call") return call_tool(req, ctx, notify, false, std::move(version));
+  return legacy_content(req);
+}
+
+asio::awaitable<Outcome> McpEngine::legacy_content(Request& req) {
   if (auto served = co_await content(req, false)) co_return std::move(*served);
   co_return error(200, req.id, kMethodNotFound, "Method not found: '" + req.method + "'", false);
 }
@@ -836,7 +854,7 @@ std::string McpEngine::tools_list(const Request& req, bool modern) const {
 }
 
 asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx, Notify& notify,
-                                              bool modern, std::string_view version) {
+                                              bool modern, std::string version) {
   auto name = req.params.find("name");
   if (name == req.params.end() || !name->is_string()) {
     throw ToolRequestError("params.name must be the tool's name");
@@ -1014,8 +1032,13 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   Unregister unregister{*this, key, ctx.disconnect, signal, executor};
   // Over HTTP only the modern era treats a closed response stream as cancellation (legacy
   // streams may be resumed); a closed WebSocket or stdio leaves nobody to answer.
-  if ((modern || ctx.transport != Transport::http) && ctx.disconnect.is_connected()) {
-    ctx.disconnect.assign([signal](asio::cancellation_type t) { signal->emit(t); });
+  if (modern || ctx.transport != Transport::http) {
+    if (!ctx.disconnect.is_connected() && ctx.watch_disconnect) {
+      ctx.disconnect = ctx.watch_disconnect();
+    }
+    if (ctx.disconnect.is_connected()) {
+      ctx.disconnect.assign([signal](asio::cancellation_type t) { signal->emit(t); });
+    }
   }
 
   auto work = tools_.call(name->get<std::string>(), call);

@@ -51,6 +51,10 @@ struct MessageContext {
   // Where the transport signals that the requester went away (modern HTTP: the response
   // stream closed), which cancels the request. May be unconnected.
   asio::cancellation_slot disconnect;
+  // HTTP: connects `disconnect` when a request first needs it. Watching the socket costs a
+  // system call per request, and only some requests are cancelled by a closed stream. May
+  // be empty.
+  std::function<asio::cancellation_slot()> watch_disconnect;
   // A name for the scope in which request ids are unique (a session id, a connection), so
   // that notifications/cancelled finds the right request.
   std::string cancel_scope;
@@ -106,12 +110,15 @@ class McpEngine {
 
  private:
   struct Request;
-  asio::awaitable<Outcome> handle_one(nlohmann::json message, MessageContext& ctx, Notify& notify);
+  // Owns `notify` for the request; what it calls borrows it.
+  asio::awaitable<Outcome> handle_one(nlohmann::json message, MessageContext& ctx, Notify notify);
+  asio::awaitable<Outcome> handle_batch(nlohmann::json batch, MessageContext& ctx, Notify notify);
   bool batch_allowed(const MessageContext& ctx) const;
   asio::awaitable<Outcome> modern(Request& req, MessageContext& ctx, Notify& notify);
   asio::awaitable<Outcome> legacy(Request& req, MessageContext& ctx, Notify& notify);
+  asio::awaitable<Outcome> legacy_content(Request& req);
   asio::awaitable<Outcome> call_tool(Request& req, MessageContext& ctx, Notify& notify, bool modern,
-                                     std::string_view version);
+                                     std::string version);
   Outcome initialize(Request& req, MessageContext& ctx);
   Outcome notification(Request& req, MessageContext& ctx);
   std::string result(const Request& req, std::string_view body, bool modern) const;

@@ -36,6 +36,26 @@ std::optional<std::string> header(const transports::HttpRequest& req, std::strin
   return std::string(it->value());
 }
 
+// The MCP request headers in one pass over the request's few fields: Beast's find by name
+// maps the name to a known field and searches its index on every call.
+void read_mcp_headers(const transports::HttpRequest& req, MessageContext& ctx) {
+  static constexpr std::pair<std::string_view, std::optional<std::string> MessageContext::*>
+      kHeaders[] = {{"MCP-Protocol-Version", &MessageContext::protocol_version_header},
+                    {"Mcp-Method", &MessageContext::method_header},
+                    {"Mcp-Name", &MessageContext::name_header},
+                    {"Mcp-Session-Id", &MessageContext::session_id},
+                    {"traceparent", &MessageContext::traceparent}};
+  for (const auto& field : req) {
+    const auto name = field.name_string();
+    for (const auto& [wanted, member] : kHeaders) {
+      if (name.size() != wanted.size() || !transports::beast::iequals(name, wanted)) continue;
+      auto& slot = ctx.*member;
+      if (!slot) slot.emplace(field.value().data(), field.value().size());  // the first wins
+      break;
+    }
+  }
+}
+
 bool accepts(std::string_view accept, std::string_view type) {
   return accept.find(type) != std::string_view::npos ||
          accept.find("*/*") != std::string_view::npos;
@@ -168,6 +188,8 @@ asio::awaitable<void> McpHttpEndpoint::websocket_session(asio::ip::tcp::socket s
   engine_.session_ended(scope);
 }
 
+// Not a coroutine: it only picks the coroutine that answers, so a request pays for no frame
+// here (g++ gives every branch's locals a slot of their own in a coroutine frame).
 asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exchange) {
   const auto& req = exchange.request();
   const std::string_view target(req.target().data(), req.target().size());
@@ -177,26 +199,18 @@ asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exch
     HttpResponse res{http::status::ok, req.version()};
     res.set(http::field::content_type, "text/plain");
     res.body() = "ok\n";
-    co_await exchange.respond(std::move(res));
-    co_return;
+    return exchange.respond(std::move(res));
   }
-  if (auto refusal = refuse(req)) {
-    co_await exchange.respond(std::move(*refusal));
-    co_return;
-  }
+  if (auto refusal = refuse(req)) return exchange.respond(std::move(*refusal));
   // Diagnostics for operators; behind the same Origin and Host checks as the MCP endpoint.
   if (path == "/status" && req.method() == http::verb::get && params_.status) {
     HttpResponse res{http::status::ok, req.version()};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
     res.body() = params_.status();
-    co_await exchange.respond(std::move(res));
-    co_return;
+    return exchange.respond(std::move(res));
   }
-  if (path == "/sse" && req.method() == http::verb::get) {
-    co_await sse_.open(exchange, "/messages");
-    co_return;
-  }
+  if (path == "/sse" && req.method() == http::verb::get) return sse_.open(exchange, "/messages");
   if (path == "/messages" && req.method() == http::verb::post) {
     std::string_view query = target.substr(std::min(target.size(), path.size() + 1));
     std::string_view id;
@@ -206,162 +220,191 @@ asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exch
       if (pair.starts_with("sessionId=")) id = pair.substr(10);
       pos = amp + 1;
     }
-    co_await sse_.post(exchange, id);
-    co_return;
+    return sse_.post(exchange, id);  // `id` views the request, which the exchange keeps
   }
   if (path != params_.path) {
-    {
-      HttpResponse res = error_response(req, http::status::not_found, -32000,
-                                        "Not found: the MCP endpoint is " + params_.path);
-      co_await exchange.respond(std::move(res));
-      co_return;
-    }
+    return exchange.respond(error_response(req, http::status::not_found, -32000,
+                                           "Not found: the MCP endpoint is " + params_.path));
   }
   switch (req.method()) {
     case http::verb::post:
-      co_await post(exchange);
-      co_return;
-    case http::verb::delete_: {
-      auto session = header(req, "Mcp-Session-Id");
-      if (!session) {
-        {
-          HttpResponse res = error_response(req, http::status::bad_request, -32000,
-                                            "Bad Request: Mcp-Session-Id header is required");
-          co_await exchange.respond(std::move(res));
-          co_return;
-        }
-      }
-      if (!sessions_.end(*session)) {
-        HttpResponse res =
-            error_response(req, http::status::not_found, -32000, "Session not found");
-        co_await exchange.respond(std::move(res));
-        co_return;
-      }
-      engine_.session_ended(*session);
-      HttpResponse res{http::status::ok, req.version()};
-      co_await exchange.respond(std::move(res));
-      co_return;
-    }
+      return post(exchange);
+    case http::verb::delete_:
+      return exchange.respond(end_session(req));
     default: {
       // GET: this server sends nothing outside responses, so it offers no standalone stream.
       HttpResponse res = error_response(req, http::status::method_not_allowed, -32000,
                                         "Method Not Allowed: use POST (DELETE ends a session)");
       res.set(http::field::allow, "POST, DELETE");
-      co_await exchange.respond(std::move(res));
-      co_return;
+      return exchange.respond(std::move(res));
     }
   }
 }
 
+transports::HttpResponse McpHttpEndpoint::end_session(const transports::HttpRequest& req) {
+  auto session = header(req, "Mcp-Session-Id");
+  if (!session) {
+    return error_response(req, http::status::bad_request, -32000,
+                          "Bad Request: Mcp-Session-Id header is required");
+  }
+  if (!sessions_.end(*session)) {
+    return error_response(req, http::status::not_found, -32000, "Session not found");
+  }
+  engine_.session_ended(*session);
+  return HttpResponse{http::status::ok, req.version()};
+}
+
+// Not a coroutine either: a refused POST is answered without entering handle_post.
 asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) {
   const auto& req = exchange.request();
   const auto content_type_field = req[http::field::content_type];
   const std::string_view content_type(content_type_field.data(), content_type_field.size());
   if (content_type.find("application/json") == std::string::npos) {
-    {
-      HttpResponse res =
-          error_response(req, http::status::unsupported_media_type, -32000,
-                         "Unsupported Media Type: Content-Type must be application/json");
-      co_await exchange.respond(std::move(res));
-      co_return;
-    }
+    return exchange.respond(
+        error_response(req, http::status::unsupported_media_type, -32000,
+                       "Unsupported Media Type: Content-Type must be application/json"));
   }
   const auto accept_field = req[http::field::accept];
   const std::string_view accept(accept_field.data(), accept_field.size());
   if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
-    {
-      HttpResponse res = error_response(
-          req, http::status::not_acceptable, -32000,
-          "Not Acceptable: Accept must list both application/json and text/event-stream");
-      co_await exchange.respond(std::move(res));
-      co_return;
+    return exchange.respond(error_response(
+        req, http::status::not_acceptable, -32000,
+        "Not Acceptable: Accept must list both application/json and text/event-stream"));
+  }
+  return handle_post(exchange);
+}
+
+namespace {
+
+// The answer to a POST, turned into an event stream by the first notification (progress)
+// of its request: the head goes out once, frames queue behind it, and comments keep a long,
+// quiet stream from being timed out by proxies and clients. Built only when a request
+// notifies; most never do.
+class EventStream {
+ public:
+  EventStream(transports::HttpExchange& exchange, std::chrono::milliseconds keepalive)
+      : exchange_(exchange),
+        keepalive_(keepalive),
+        ready_(exchange.executor()),
+        heartbeat_(exchange.executor()) {}
+
+  bool started() const noexcept { return started_; }
+
+  void notify(std::string_view message) {
+    std::string frame = sse_frame(message);
+    if (started_) {
+      exchange_.post(std::move(frame));
+      return;
+    }
+    pending_.push_back(std::move(frame));
+    if (!starting_) {
+      starting_ = true;
+      asio::co_spawn(ready_.get_executor(), start(), asio::detached);
     }
   }
 
-  MessageContext ctx;
-  ctx.transport = Transport::http;
-  ctx.remote = exchange.remote();
-  ctx.protocol_version_header = header(req, "MCP-Protocol-Version");
-  ctx.method_header = header(req, "Mcp-Method");
-  ctx.name_header = header(req, "Mcp-Name");
-  ctx.session_id = header(req, "Mcp-Session-Id");
-  ctx.traceparent = header(req, "traceparent");
-  ctx.cancel_scope = ctx.session_id.value_or("http");
-  exchange.watch_disconnect();
-  ctx.disconnect = exchange.disconnect_slot();
-
-  // Notifications for this request switch the response to an event stream on first use.
-  struct Stream {
-    bool starting = false;
-    bool started = false;
-    bool finished = false;
-    bool beating = false;
-    std::vector<std::string> pending;
-    asio::steady_timer ready;      // wakes this coroutine when a helper changes state
-    asio::steady_timer heartbeat;  // paces keep-alive comments
-  };
-  // Built from a named executor: an aggregate initialised inside a co_await expression is
-  // copied bitwise by g++ 12.
-  const auto executor = co_await asio::this_coro::executor;
-  Stream stream{
-      false, false, false, false, {}, asio::steady_timer(executor), asio::steady_timer(executor)};
-  // Comments keep proxies and clients from timing out a long, quiet stream.
-  auto beat = [this, &exchange, &stream]() -> asio::awaitable<void> {
-    stream.beating = true;
-    while (!stream.finished) {
-      stream.heartbeat.expires_after(params_.sse_keepalive);
-      co_await stream.heartbeat.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (stream.finished || !exchange.post(": keep-alive\n\n")) break;
+  // Stops the heartbeat and returns once no helper coroutine uses this object any more.
+  asio::awaitable<void> finish() {
+    finished_ = true;
+    heartbeat_.cancel();
+    while ((starting_ && !started_) || beating_) {
+      ready_.expires_at(asio::steady_timer::time_point::max());
+      co_await ready_.async_wait(asio::as_tuple(asio::use_awaitable));
+      heartbeat_.cancel();
     }
-    stream.beating = false;
-    stream.ready.cancel();
-  };
-  auto start = [&exchange, &stream, &req, &beat]() -> asio::awaitable<void> {
-    http::response<http::empty_body> head{http::status::ok, req.version()};
+  }
+
+ private:
+  asio::awaitable<void> start() {
+    http::response<http::empty_body> head{http::status::ok, exchange_.request().version()};
     head.set(http::field::content_type, "text/event-stream");
     head.set(http::field::cache_control, "no-cache");
     head.set("X-Accel-Buffering", "no");
     try {
-      co_await exchange.begin_stream(std::move(head));
-      stream.started = true;
+      co_await exchange_.begin_stream(std::move(head));
+      started_ = true;
     } catch (const std::exception&) {
-      stream.starting = false;  // the peer is gone; the handler sees peer_gone or a write error
+      starting_ = false;  // the peer is gone; the handler sees peer_gone or a write error
     }
-    for (auto& p : stream.pending) exchange.post(std::move(p));
-    stream.pending.clear();
-    if (stream.started) asio::co_spawn(stream.ready.get_executor(), beat(), asio::detached);
-    stream.ready.cancel();
+    for (auto& p : pending_) exchange_.post(std::move(p));
+    pending_.clear();
+    if (started_) asio::co_spawn(ready_.get_executor(), beat(), asio::detached);
+    ready_.cancel();
+  }
+
+  asio::awaitable<void> beat() {
+    beating_ = true;
+    while (!finished_) {
+      heartbeat_.expires_after(keepalive_);
+      co_await heartbeat_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (finished_ || !exchange_.post(": keep-alive\n\n")) break;
+    }
+    beating_ = false;
+    ready_.cancel();
+  }
+
+  transports::HttpExchange& exchange_;
+  std::chrono::milliseconds keepalive_;
+  bool starting_ = false;
+  bool started_ = false;
+  bool finished_ = false;
+  bool beating_ = false;
+  std::vector<std::string> pending_;
+  asio::steady_timer ready_;      // wakes finish() when a helper changes state
+  asio::steady_timer heartbeat_;  // paces keep-alive comments
+};
+
+// What the Notify of a POST reaches, through one pointer: a std::function keeps a capture
+// that small without allocating.
+struct PostState {
+  transports::HttpExchange& exchange;
+  std::chrono::milliseconds keepalive;
+  std::unique_ptr<EventStream> stream;
+};
+
+HttpResponse final_response(const transports::HttpRequest& req, Outcome outcome) {
+  if (outcome.http_status == 202) return HttpResponse{http::status::accepted, req.version()};
+  HttpResponse res =
+      json_response(req, static_cast<http::status>(outcome.http_status), std::move(outcome.body));
+  if (outcome.session_id) res.set("Mcp-Session-Id", *outcome.session_id);
+  if (outcome.retry_after)
+    res.set(http::field::retry_after, std::to_string(outcome.retry_after->count()));
+  return res;
+}
+
+}  // namespace
+
+asio::awaitable<void> McpHttpEndpoint::handle_post(transports::HttpExchange& exchange) {
+  const auto& req = exchange.request();
+  MessageContext ctx;
+  ctx.transport = Transport::http;
+  ctx.remote = exchange.remote();
+  read_mcp_headers(req, ctx);
+  ctx.cancel_scope = ctx.session_id.value_or("http");
+  // Armed only for a request that a closed stream cancels: the socket wait costs a system
+  // call, and a legacy request goes on when its stream closes.
+  ctx.watch_disconnect = [&exchange] {
+    exchange.watch_disconnect();
+    return exchange.disconnect_slot();
   };
-  Notify notify = [&](std::string message) {
-    std::string frame = sse_frame(message);
-    if (stream.started) {
-      exchange.post(std::move(frame));
-      return;
-    }
-    stream.pending.push_back(std::move(frame));
-    if (!stream.starting) {
-      stream.starting = true;
-      asio::co_spawn(stream.ready.get_executor(), start(), asio::detached);
-    }
+
+  PostState state{exchange, params_.sse_keepalive, nullptr};
+  Notify notify = [st = &state](std::string message) {
+    if (!st->stream) st->stream = std::make_unique<EventStream>(st->exchange, st->keepalive);
+    st->stream->notify(message);
   };
 
   Outcome outcome;
   bool cancelled = false;
   try {
-    outcome = co_await engine_.handle(req.body(), ctx, notify);
+    outcome = co_await engine_.handle(req.body(), ctx, std::move(notify));
   } catch (const pool::DbError& e) {
     if (e.kind() != pool::errc::cancelled) throw;
     cancelled = true;
   }
-  stream.finished = true;
-  stream.heartbeat.cancel();
-  while ((stream.starting && !stream.started) || stream.beating) {
-    stream.ready.expires_at(asio::steady_timer::time_point::max());
-    co_await stream.ready.async_wait(asio::as_tuple(asio::use_awaitable));
-    stream.heartbeat.cancel();
-  }
+  if (state.stream) co_await state.stream->finish();
   if (exchange.peer_gone()) co_return;  // nobody to answer
-  if (stream.started) {
+  if (state.stream && state.stream->started()) {
     if (!cancelled && !outcome.body.empty()) co_await exchange.send(sse_frame(outcome.body));
     co_await exchange.end_stream();
     co_return;
@@ -371,17 +414,7 @@ asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) 
         "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32800,\"message\":"
         "\"Request cancelled\"}}";
   }
-  if (outcome.http_status == 202) {
-    HttpResponse res{http::status::accepted, req.version()};
-    co_await exchange.respond(std::move(res));
-    co_return;
-  }
-  HttpResponse res =
-      json_response(req, static_cast<http::status>(outcome.http_status), std::move(outcome.body));
-  if (outcome.session_id) res.set("Mcp-Session-Id", *outcome.session_id);
-  if (outcome.retry_after)
-    res.set(http::field::retry_after, std::to_string(outcome.retry_after->count()));
-  co_await exchange.respond(std::move(res));
+  co_await exchange.respond(final_response(req, std::move(outcome)));
 }
 
 }  // namespace sluice::gateway

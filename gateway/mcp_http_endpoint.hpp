@@ -46,6 +46,8 @@ class McpHttpEndpoint {
   // The Origin/Host verdict for any request: a 403 response, or nullopt when allowed.
   std::optional<transports::HttpResponse> refuse(const transports::HttpRequest& req) const;
   asio::awaitable<void> post(transports::HttpExchange& exchange);
+  asio::awaitable<void> handle_post(transports::HttpExchange& exchange);
+  transports::HttpResponse end_session(const transports::HttpRequest& req);
   asio::awaitable<void> websocket_session(asio::ip::tcp::socket socket,
                                           transports::HttpRequest request, std::string remote);
   bool origin_allowed(std::string_view origin) const;

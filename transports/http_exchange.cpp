@@ -6,17 +6,16 @@
 
 namespace sluice::transports {
 
-HttpExchange::HttpExchange(beast::tcp_stream& stream, HttpRequest request, std::string remote,
-                           std::size_t max_queued_frames)
+HttpExchange::HttpExchange(beast::tcp_stream& stream, HttpRequest request,
+                           const std::string& remote, std::size_t max_queued_frames)
     : stream_(stream),
       request_(std::move(request)),
-      remote_(std::move(remote)),
+      remote_(remote),
       max_queued_(max_queued_frames),
-      keep_alive_(request_.keep_alive()),
-      idle_(stream.get_executor()) {}
+      keep_alive_(request_.keep_alive()) {}
 
 HttpExchange::~HttpExchange() {
-  *alive_ = false;
+  if (alive_) *alive_ = false;
   if (watching_) {
     beast::error_code ec;
     stream_.socket().cancel(ec);
@@ -63,31 +62,43 @@ asio::awaitable<void> HttpExchange::begin_stream(http::response<http::empty_body
   co_await http::async_write_header(stream_, sr, asio::use_awaitable);
 }
 
+HttpExchange::Frames& HttpExchange::frames() {
+  if (!frames_) frames_ = std::make_unique<Frames>(stream_.get_executor());
+  return *frames_;
+}
+
+const std::shared_ptr<bool>& HttpExchange::alive() {
+  if (!alive_) alive_ = std::make_shared<bool>(true);
+  return alive_;
+}
+
 bool HttpExchange::post(std::string frame) {
-  if (!streaming_ || write_error_ || peer_gone_) return false;
-  if (queue_.size() >= max_queued_) return false;
-  queue_.push_back(std::move(frame));
-  if (!writing_) write_next();
+  if (!streaming_ || peer_gone_) return false;
+  auto& f = frames();
+  if (f.write_error || f.queue.size() >= max_queued_) return false;
+  f.queue.push_back(std::move(frame));
+  if (!f.writing) write_next();
   return true;
 }
 
 void HttpExchange::write_next() {
-  writing_ = true;
-  auto alive = alive_;
-  const std::string& frame = queue_.front();
-  auto done = [this, alive](beast::error_code ec, std::size_t) {
+  auto& f = *frames_;
+  f.writing = true;
+  const std::string& frame = f.queue.front();
+  auto done = [this, alive = alive()](beast::error_code ec, std::size_t) {
     if (!*alive) return;
-    queue_.pop_front();
+    auto& state = *frames_;
+    state.queue.pop_front();
     if (ec) {
-      write_error_ = ec;
-      queue_.clear();
+      state.write_error = ec;
+      state.queue.clear();
     }
-    if (!queue_.empty()) {
+    if (!state.queue.empty()) {
       write_next();
       return;
     }
-    writing_ = false;
-    idle_.cancel();
+    state.writing = false;
+    state.idle.cancel();
   };
   if (frame.empty()) {  // the terminating chunk
     asio::async_write(stream_, http::make_chunk_last(), std::move(done));
@@ -97,24 +108,27 @@ void HttpExchange::write_next() {
 }
 
 asio::awaitable<void> HttpExchange::drain() {
-  while (writing_) {
-    idle_.expires_at(asio::steady_timer::time_point::max());
-    co_await idle_.async_wait(asio::as_tuple(asio::use_awaitable));
+  auto& f = frames();
+  while (f.writing) {
+    f.idle.expires_at(asio::steady_timer::time_point::max());
+    co_await f.idle.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  if (write_error_) throw beast::system_error(write_error_);
+  if (f.write_error) throw beast::system_error(f.write_error);
 }
 
 asio::awaitable<void> HttpExchange::send(std::string frame) {
-  if (write_error_) throw beast::system_error(write_error_);
-  queue_.push_back(std::move(frame));
-  if (!writing_) write_next();
+  auto& f = frames();
+  if (f.write_error) throw beast::system_error(f.write_error);
+  f.queue.push_back(std::move(frame));
+  if (!f.writing) write_next();
   co_await drain();
 }
 
 asio::awaitable<void> HttpExchange::end_stream() {
-  if (!write_error_) {
-    queue_.emplace_back();  // empty frame = final chunk
-    if (!writing_) write_next();
+  auto& f = frames();
+  if (!f.write_error) {
+    f.queue.emplace_back();  // empty frame = final chunk
+    if (!f.writing) write_next();
   }
   co_await drain();
 }
@@ -122,9 +136,8 @@ asio::awaitable<void> HttpExchange::end_stream() {
 void HttpExchange::watch_disconnect() {
   if (watching_) return;
   watching_ = true;
-  auto alive = alive_;
   stream_.socket().async_wait(
-      asio::ip::tcp::socket::wait_read, [this, alive](beast::error_code ec) {
+      asio::ip::tcp::socket::wait_read, [this, alive = alive()](beast::error_code ec) {
         if (ec || !*alive) return;
         char byte;
         const auto n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);

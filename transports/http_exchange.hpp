@@ -27,7 +27,8 @@ using HttpResponse = http::response<http::string_body>;
 // producers (a progress callback and the handler) never interleave bytes.
 class HttpExchange {
  public:
-  HttpExchange(beast::tcp_stream& stream, HttpRequest request, std::string remote,
+  // `remote` is the connection's and outlives the exchange.
+  HttpExchange(beast::tcp_stream& stream, HttpRequest request, const std::string& remote,
                std::size_t max_queued_frames);
   ~HttpExchange();
   HttpExchange(const HttpExchange&) = delete;
@@ -35,6 +36,8 @@ class HttpExchange {
 
   const HttpRequest& request() const noexcept { return request_; }
   const std::string& remote() const noexcept { return remote_; }
+  // The connection's strand, where the handler runs.
+  asio::any_io_executor executor() { return stream_.get_executor(); }
   bool keep_alive() const noexcept { return keep_alive_; }
 
   asio::awaitable<void> respond(HttpResponse response);
@@ -57,24 +60,33 @@ class HttpExchange {
   bool peer_gone() const noexcept { return peer_gone_; }
 
  private:
+  // What only a streamed response needs; most exchanges answer once and never build it.
+  struct Frames {
+    explicit Frames(const asio::any_io_executor& executor) : idle(executor) {}
+    std::deque<std::string> queue;
+    bool writing = false;
+    beast::error_code write_error;
+    asio::steady_timer idle;  // wakes drain() when the writer goes idle
+  };
+
+  Frames& frames();
+  // Set to false when the exchange ends, for completion handlers that may outlive it.
+  const std::shared_ptr<bool>& alive();
   void write_next();
   asio::awaitable<void> drain();
 
   beast::tcp_stream& stream_;
   HttpRequest request_;
-  std::string remote_;
+  const std::string& remote_;
   std::size_t max_queued_;
   bool keep_alive_ = true;
   bool streaming_ = false;
   bool responded_ = false;
   bool peer_gone_ = false;
   bool watching_ = false;
-  std::deque<std::string> queue_;
-  bool writing_ = false;
-  beast::error_code write_error_;
-  asio::steady_timer idle_;  // wakes drain() when the writer goes idle
+  std::unique_ptr<Frames> frames_;
   asio::cancellation_signal disconnect_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::shared_ptr<bool> alive_;
 };
 
 }  // namespace sluice::transports

@@ -1111,6 +1111,39 @@ TEST_F(McpEngineTest, LegacyDisconnectIsNotCancellation) {
   EXPECT_EQ(script().completed, 1);
 }
 
+TEST_F(McpEngineTest, ModernCallArmsTheTransportsDisconnectWatchAndIsCancelledByIt) {
+  script().wait = 10s;
+  asio::cancellation_signal& disconnect = keep_signal();
+  MessageContext& ctx = keep(modern_http("tools/call", "query"));
+  int armed = 0;
+  ctx.watch_disconnect = [&] {
+    ++armed;
+    return disconnect.slot();
+  };
+  auto task = start(modern_request(1, "tools/call", kQuery), ctx);
+  ASSERT_TRUE(run_until([&] { return script().waiting == 1; }));
+  EXPECT_EQ(armed, 1);
+  disconnect.emit(asio::cancellation_type::terminal);
+  ASSERT_TRUE(run_until([&] { return task->done; }));
+  EXPECT_TRUE(task->error) << "a closed stream cancels a modern call";
+  EXPECT_EQ(script().cancelled, 1);
+}
+
+TEST_F(McpEngineTest, LegacyCallLeavesTheDisconnectWatchUnarmed) {
+  // Watching costs the transport a system call per request, and a legacy call goes on when
+  // its stream closes, so the engine never asks for the watch.
+  const std::string session = open_session();
+  MessageContext ctx = legacy_http(session);
+  int armed = 0;
+  ctx.watch_disconnect = [&] {
+    ++armed;
+    return asio::cancellation_slot();
+  };
+  const Outcome o = handle(request(1, "tools/call", kQuery), ctx);
+  EXPECT_EQ(result_of(o, 1)["isError"], false);
+  EXPECT_EQ(armed, 0);
+}
+
 TEST_F(McpEngineTest, DisconnectAfterTheCallFinishedIsHarmless) {
   asio::cancellation_signal disconnect;
   MessageContext ctx = modern_http("tools/call", "query");
