@@ -958,7 +958,8 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
         call.session_context = it->second.context;
       }
     }
-    call.set_session_context = [this, id = req.session](session::ContextHandles::Context c) {
+    // By reference: `req` outlives the call, and two pointers fit std::function's own storage.
+    call.set_session_context = [this, &id = req.session](session::ContextHandles::Context c) {
       std::lock_guard lock(states_mutex_);
       session_state(id).context = std::move(c);
     };
@@ -967,10 +968,15 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   // Notifications that belong to this request (progress, log messages) and requests to the
   // client go out through `notify`, always from the request's executor.
   const auto ex = co_await asio::this_coro::executor;
+  // Shared by what may outlive this call (posted notifications); made on first need, since
+  // most calls send the client nothing.
   std::shared_ptr<Notify> sink;
-  if (notify) sink = std::make_shared<Notify>(notify);
-  if (sink && meta != nullptr && meta->contains("progressToken")) {
-    call.progress = [ex, sink, token = (*meta)["progressToken"].dump()](
+  const auto shared_notify = [&notify, &sink] {
+    if (!sink) sink = std::make_shared<Notify>(notify);
+    return sink;
+  };
+  if (notify && meta != nullptr && meta->contains("progressToken")) {
+    call.progress = [ex, sink = shared_notify(), token = (*meta)["progressToken"].dump()](
                         double progress, std::optional<double> total, std::string message) {
       std::string msg =
           "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{"
@@ -984,8 +990,8 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
       asio::post(ex, [sink, msg = std::move(msg)]() mutable { (*sink)(std::move(msg)); });
     };
   }
-  if (const auto threshold = sink ? log_level(req, ctx, modern) : std::nullopt) {
-    call.log = [ex, sink, threshold = *threshold](LogLevel level, json data) {
+  if (const auto threshold = notify ? log_level(req, ctx, modern) : std::nullopt) {
+    call.log = [ex, sink = shared_notify(), threshold = *threshold](LogLevel level, json data) {
       if (level < threshold) return;
       std::string msg =
           "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"";
@@ -996,9 +1002,17 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   }
   // Requests to the client: only in legacy sessions and on connections, where the client
   // reads a stream this request owns and answers in the same scope.
-  if (sink && !modern) {
-    call.ask = [this, sink, scope = ctx.cancel_scope](std::string method, json params) {
-      return ask_client(scope, sink, std::move(method), std::move(params), pool::Deadline::max());
+  // The tool asks only while this call runs, so the closure points into this frame.
+  struct Asker {
+    McpEngine& engine;
+    const std::string& scope;
+    std::function<std::shared_ptr<Notify>()> shared_notify;
+  };
+  Asker asker{*this, ctx.cancel_scope, shared_notify};
+  if (notify && !modern) {
+    call.ask = [a = &asker](std::string method, json params) {
+      return a->engine.ask_client(a->scope, a->shared_notify(), std::move(method),
+                                  std::move(params), pool::Deadline::max());
     };
   }
 
@@ -1007,9 +1021,8 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   auto signal = std::make_shared<asio::cancellation_signal>();
   const std::string key = ctx.cancel_scope + '\x1f' + req.id;
   {
-    const auto here = co_await asio::this_coro::executor;
     std::lock_guard lock(in_flight_mutex_);
-    in_flight_[key] = InFlight{here, signal};
+    in_flight_.insert_or_assign(key, InFlight{ex, signal});
   }
   // The signal must outlive the co_spawn below, whose completion handler still touches its
   // slot after resuming this coroutine; its last owner is released from a later handler.
@@ -1018,18 +1031,20 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
     const std::string& k;
     asio::cancellation_slot& slot;
     std::shared_ptr<asio::cancellation_signal> signal;
-    asio::any_io_executor ex;
+    const asio::any_io_executor& ex;
     ~Unregister() {
       if (slot.is_connected()) slot.clear();
       {
         std::lock_guard lock(e.in_flight_mutex_);
-        e.in_flight_.erase(k);
+        // A later request reusing the id in this scope may have taken the entry over; it
+        // stays cancellable.
+        auto it = e.in_flight_.find(k);
+        if (it != e.in_flight_.end() && it->second.signal == signal) e.in_flight_.erase(it);
       }
       asio::post(ex, [keep = std::move(signal)] {});
     }
   };
-  const auto executor = co_await asio::this_coro::executor;
-  Unregister unregister{*this, key, ctx.disconnect, signal, executor};
+  Unregister unregister{*this, key, ctx.disconnect, signal, ex};
   // Over HTTP only the modern era treats a closed response stream as cancellation (legacy
   // streams may be resumed); a closed WebSocket or stdio leaves nobody to answer.
   if (modern || ctx.transport != Transport::http) {
@@ -1046,7 +1061,7 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   ToolResult r;
   const auto started = std::chrono::steady_clock::now();
   try {
-    r = co_await asio::co_spawn(executor, std::move(work), token);
+    r = co_await asio::co_spawn(ex, std::move(work), token);
   } catch (const boost::system::system_error& e) {
     // A cancelled coroutine may end at any co_await with operation_aborted; to the callers
     // that is the same as a cancelled statement: nobody waits for an answer.

@@ -1011,6 +1011,23 @@ TEST_F(McpEngineTest, CancelledNotificationCancelsTheLegacyCallInItsScope) {
   EXPECT_EQ(script().completed, 0);
 }
 
+TEST_F(McpEngineTest, AnIdReusedWhileTheFirstCallRunsLeavesTheSecondCancellable) {
+  script().wait = 10s;
+  const std::string session = open_session();
+  auto first = start(request(7, "tools/call", kQuery), keep(legacy_http(session)));
+  ASSERT_TRUE(run_until([&] { return script().waiting == 1; }));
+  auto second = start(request(7, "tools/call", kQuery), keep(legacy_http(session)));
+  ASSERT_TRUE(run_until([&] { return script().waiting == 2; }));
+  script().timers.front()->cancel();  // the first call's statement finishes
+  ASSERT_TRUE(run_until([&] { return first->done; }));
+  ASSERT_FALSE(first->error);
+
+  handle(notification("notifications/cancelled", {{"requestId", 7}}), legacy_http(session));
+  ASSERT_TRUE(run_until([&] { return second->done; }));
+  EXPECT_TRUE(second->error) << "the second call was cancelled, not answered";
+  EXPECT_EQ(script().cancelled, 1);
+}
+
 TEST_F(McpEngineTest, CancelledNotificationInAnotherScopeOrForAnotherIdCancelsNothing) {
   script().wait = 10s;
   const std::string session = open_session();
