@@ -97,6 +97,17 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socke
     // A Content-Length over the limit fails while the header is read; a chunked body over
     // it fails while the body is read. Both get a 413.
     if (!ec) {
+      // A small body usually came with the header: parse it from the buffer, and read (with
+      // a timer and a composed operation of its own) only what is still missing.
+      parser.eager(true);
+      while (!parser.is_done() && buffer.size() > 0) {
+        const auto used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec == http::error::need_more) ec = {};
+        if (ec || used == 0) break;
+      }
+    }
+    if (!ec && !parser.is_done()) {
       stream.expires_after(params.body_timeout);
       std::tie(ec, n) =
           co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));

@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 
 #include <array>
+#include <cstdio>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -608,6 +609,81 @@ TEST(SqliteGatewayTest, AnswersAreFramedForKeepAliveAndForClose) {
     const std::string answer = read_until_closed(socket);
     EXPECT_TRUE(answer.starts_with("HTTP/1.0 200 OK\r\n")) << answer;
     EXPECT_TRUE(answer.ends_with("\r\n\r\nok\n")) << answer;
+  }
+}
+
+// Request bodies reach the engine whole however the client's bytes arrive: after the
+// header, in pieces, chunked, or pipelined with the next request.
+TEST(SqliteGatewayTest, RequestBodiesAreReadHoweverTheyArrive) {
+  SqliteFile file;
+  Gateway gw("lite", "sqlite", file.odbc_connection_string(), {});
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), gw.port()});
+  const auto initialize = [](int id) {
+    return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+           R"(,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
+           R"("capabilities":{},"clientInfo":{"name":"pieces","version":"1"}}})";
+  };
+  const std::string head =
+      "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Accept: application/json, text/event-stream\r\n";
+  const auto with_length = [&](const std::string& body) {
+    return head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  // One response off the connection; bytes of the next stay in `pending`.
+  std::string pending;
+  const auto next_answer = [&]() -> json {
+    std::array<char, 4096> buf;
+    for (;;) {
+      const auto end = pending.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        const auto cl = pending.find("\r\nContent-Length: ");
+        EXPECT_LT(cl, end) << pending;
+        const std::size_t length = std::stoul(pending.substr(cl + 18));
+        if (pending.size() >= end + 4 + length) {
+          EXPECT_TRUE(pending.starts_with("HTTP/1.1 200 OK\r\n")) << pending;
+          json answer = json::parse(pending.substr(end + 4, length));
+          pending.erase(0, end + 4 + length);
+          return answer;
+        }
+      }
+      pending.append(buf.data(), socket.read_some(asio::buffer(buf)));
+    }
+  };
+  const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(50)); };
+
+  // The header first, then the body in two pieces.
+  {
+    const std::string body = initialize(1);
+    const std::string request = with_length(body);
+    const std::size_t header_end = request.size() - body.size();
+    asio::write(socket, asio::buffer(request.substr(0, header_end)));
+    pause();
+    asio::write(socket, asio::buffer(body.substr(0, 10)));
+    pause();
+    asio::write(socket, asio::buffer(body.substr(10)));
+    EXPECT_EQ(next_answer()["id"], 1);
+  }
+  // A chunked body, its second chunk late.
+  {
+    const std::string body = initialize(2);
+    const auto chunk = [](std::string_view part) {
+      char size[16];
+      std::snprintf(size, sizeof size, "%zx", part.size());
+      return std::string(size) + "\r\n" + std::string(part) + "\r\n";
+    };
+    asio::write(socket, asio::buffer(head + "Transfer-Encoding: chunked\r\n\r\n" +
+                                     chunk(std::string_view(body).substr(0, 20))));
+    pause();
+    asio::write(socket, asio::buffer(chunk(std::string_view(body).substr(20)) + "0\r\n\r\n"));
+    EXPECT_EQ(next_answer()["id"], 2);
+  }
+  // Two requests in one write, answered in order.
+  {
+    asio::write(socket, asio::buffer(with_length(initialize(3)) + with_length(initialize(4))));
+    EXPECT_EQ(next_answer()["id"], 3);
+    EXPECT_EQ(next_answer()["id"], 4);
   }
 }
 
