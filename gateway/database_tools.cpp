@@ -338,9 +338,34 @@ ToolResult DatabaseTools::context_result(const Source& src, const pool::DbContex
   return r;
 }
 
+namespace {
+
+// An awaitable for a result known at once.
+asio::awaitable<ToolResult> ready(ToolResult r) {
+  co_return r;
+}
+
+}  // namespace
+
+// What a statement needs while it runs, on the heap: g++ gives every local and temporary of
+// a coroutine a slot of its own, and a frame over 1 KB bypasses both Asio's and glibc's
+// per-thread caches.
+struct DatabaseTools::Run {
+  explicit Run(Source& s) : src(s) {}
+  Source& src;
+  pool::DbContext run_in;
+  pool::Dialect::Sql sql;
+  bool write = false;
+  bool describe = false;  // describe_table: booleans reported as booleans
+  ResultLimits caps;
+  pool::Deadline deadline;
+  ToolResult result;
+};
+
+// Not a coroutine: checks the arguments and builds the statement, answering at once when
+// there is nothing to run; execute() runs the rest.
 asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call) {
   const json& arguments = call.arguments;
-  pool::Deadline deadline = call.deadline;
   if (!has(name)) throw ToolRequestError("unknown tool '" + std::string(name) + "'");
   if (!arguments.is_object()) throw ToolRequestError("params.arguments must be an object");
   try {
@@ -351,27 +376,28 @@ asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call
       src.dialect->switch_context(pool::DbContext{}, db);
       const bool store = name == "set_context" && call.set_session_context != nullptr;
       if (store) call.set_session_context({src.name, db});
-      co_return context_result(src, db, call, store);
+      return ready(context_result(src, db, call, store));
     }
+    auto run = std::make_unique<Run>(src);
     const auto& limits = src.limits;
     auto timeout = limits.timeout;
     if (auto t = optional_positive(arguments, "timeout_ms")) {
       timeout = std::min(std::chrono::milliseconds(*t), limits.max_timeout);
     }
-    deadline = std::min(deadline, pool::Clock::now() + timeout);
-    call.request.deadline = deadline;
-    ResultLimits caps{limits.max_rows, limits.max_bytes};
-    pool::Dialect::Sql sql;
-    bool write = false;
+    run->deadline = std::min(call.deadline, pool::Clock::now() + timeout);
+    call.request.deadline = run->deadline;
+    run->caps = ResultLimits{limits.max_rows, limits.max_bytes};
+    auto& sql = run->sql;
     // Metadata tools look in a database and schema (filters); the connection itself only
     // needs the warehouse and role. Statements run in the whole context.
-    pool::DbContext run_in = db;
+    run->run_in = db;
     const bool metadata = name == "list_databases" || name == "list_schemas" ||
                           name == "list_tables" || name == "describe_table";
     if (metadata) {
-      run_in.database.clear();
-      run_in.schema.clear();
+      run->run_in.database.clear();
+      run->run_in.schema.clear();
     }
+    run->describe = name == "describe_table";
     if (name == "list_databases") {
       sql = src.dialect->list_databases();
     } else if (name == "list_schemas") {
@@ -385,57 +411,73 @@ asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call
       const std::string text = required_string(arguments, "sql");
       if (name == "execute") {
         if (!src.allow_writes) {
-          co_return error_result("Writes are disabled on source '" + src.name +
-                                 "'. An operator can enable them with allow_writes: true in "
-                                 "that source's configuration.");
+          return ready(error_result("Writes are disabled on source '" + src.name +
+                                    "'. An operator can enable them with allow_writes: true in "
+                                    "that source's configuration."));
         }
-        write = true;
+        run->write = true;
         sql.text = text;
       } else {
         const GuardVerdict verdict =
             SqlGuard::check_read_only(text, guard_dialect(src.dialect->kind()));
-        if (!verdict.allowed) co_return error_result(verdict.message);
+        if (!verdict.allowed) return ready(error_result(verdict.message));
         sql.text = name == "explain" ? src.dialect->explain(text) : text;
         if (auto rows = optional_positive(arguments, "max_rows")) {
-          caps.max_rows = std::min<std::size_t>(caps.max_rows, static_cast<std::size_t>(*rows));
+          run->caps.max_rows =
+              std::min<std::size_t>(run->caps.max_rows, static_cast<std::size_t>(*rows));
         }
       }
     }
-    call.request.db = run_in;
-    ToolResult result;
-    result.structured.reserve(4096);
+    call.request.db = run->run_in;
+    if (!src.mux && !run->run_in.empty()) {
+      return ready(error_result("Database contexts need the multiplexer, which source '" +
+                                src.name + "' does not have"));
+    }
+    return execute(std::move(run), call);
+  } catch (const ArgumentError& e) {
+    return ready(error_result(std::string("Invalid arguments: ") + e.what()));
+  } catch (const pool::ContextError& e) {
+    return ready(error_result(std::string("Invalid database context: ") + e.what()));
+  } catch (const pool::DbError& e) {
+    if (e.kind() == pool::errc::cancelled) throw;  // nobody is waiting for an answer
+    return ready(error_result(db_error_text(e)));
+  }
+}
+
+asio::awaitable<ToolResult> DatabaseTools::execute(std::unique_ptr<Run> run, ToolCall& call) {
+  try {
+    ToolResult& result = run->result;
+    // Under glibc's per-thread cache limit (1032 bytes): a larger first block takes malloc's
+    // slow path, which also consolidates its fast bins, on every call. Big results grow.
+    result.structured.reserve(1000);
     ResultEncoder::Progress progress;
     if (call.progress) {
       progress = [report = call.progress](std::uint64_t rows) {
         report(static_cast<double>(rows), std::nullopt, std::to_string(rows) + " rows fetched");
       };
     }
-    ResultEncoder encoder(result.structured, result.text, caps, std::move(progress));
+    ResultEncoder encoder(result.structured, result.text, run->caps, std::move(progress));
     BooleanColumns booleans(encoder);
-    pool::RowSink& sink = name == "describe_table" ? static_cast<pool::RowSink&>(booleans)
-                                                   : static_cast<pool::RowSink&>(encoder);
-    const pool::Statement stmt{sql.text, sql.params};
+    pool::RowSink& sink = run->describe ? static_cast<pool::RowSink&>(booleans)
+                                        : static_cast<pool::RowSink&>(encoder);
+    const pool::Statement stmt{run->sql.text, run->sql.params};
     pool::ExecResult exec;
-    if (src.mux) {
+    if (run->src.mux) {
       // Fair queueing per client, and a connection already in (or switched to) the context.
-      auto conn = co_await src.mux->acquire(call.request.client, run_in, deadline);
+      auto conn = co_await run->src.mux->acquire(call.request.client, run->run_in, run->deadline);
       // A write is not vetted by the SQL guard: it may change the session's context.
-      if (write) conn.mark_context_unknown();
-      exec = co_await conn->execute(stmt, sink, deadline);
+      if (run->write) conn.mark_context_unknown();
+      exec = co_await conn->execute(stmt, sink, run->deadline);
     } else {
-      if (!run_in.empty()) {
-        co_return error_result("Database contexts need the multiplexer, which source '" + src.name +
-                               "' does not have");
-      }
-      auto conn = co_await src.pool->acquire(deadline);
-      exec = co_await conn->execute(stmt, sink, deadline);
+      auto conn = co_await run->src.pool->acquire(run->deadline);
+      exec = co_await conn->execute(stmt, sink, run->deadline);
     }
-    if (write && exec.rows_affected >= 0) {
+    if (run->write && exec.rows_affected >= 0) {
       encoder.finish(exec.rows_affected);
     } else {
       encoder.finish();
     }
-    co_return result;
+    co_return std::move(result);
   } catch (const ArgumentError& e) {
     co_return error_result(std::string("Invalid arguments: ") + e.what());
   } catch (const pool::ContextError& e) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,8 @@ class DatabaseTools final : public ToolProvider {
     Source& source;
     pool::DbContext db;
   };
+  struct Run;
+  asio::awaitable<ToolResult> execute(std::unique_ptr<Run> run, ToolCall& call);
   Source& source_named(const std::string& name);
   Resolved resolve(const nlohmann::json& arguments, const ToolCall& call);
   ToolResult context_result(const Source& src, const pool::DbContext& db, const ToolCall& call,

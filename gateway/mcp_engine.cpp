@@ -204,6 +204,37 @@ asio::awaitable<Outcome> ready(Outcome o) {
   co_return o;
 }
 
+// The 429 for a call the client's limits refuse.
+Outcome refused(const std::string& id, const session::RequestContext& request,
+                const session::ClientLimiter::Admission& admission, bool modern) {
+  const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(admission.retry_after).count();
+  const std::string_view reason = session::to_string(*admission.refusal);
+  const json data = {{"reason", reason}, {"retryAfterMs", wait_ms}, {"client", request.client}};
+  std::string why;
+  switch (*admission.refusal) {
+    case session::Refusal::rate_limited:
+      why = "more requests per second than allowed";
+      break;
+    case session::Refusal::too_many_in_flight:
+      why = "too many requests running at once";
+      break;
+    case session::Refusal::hourly_quota:
+      why = "the hourly quota is used up";
+      break;
+    case session::Refusal::daily_quota:
+      why = "the daily quota is used up";
+      break;
+  }
+  spdlog::info("{} refused: {}", request.describe(), reason);
+  Outcome o = error(429, id, kLimited,
+                    "Too many requests from client '" + request.client + "': " + why +
+                        "; retry in " + std::to_string(wait_ms) + " ms",
+                    modern, &data);
+  o.retry_after = std::chrono::ceil<std::chrono::seconds>(admission.retry_after);
+  if (o.retry_after->count() < 1) o.retry_after = std::chrono::seconds(1);
+  return o;
+}
+
 }  // namespace
 
 std::optional<LogLevel> parse_log_level(std::string_view name) noexcept {
@@ -251,6 +282,23 @@ struct McpEngine::Request {
   std::string version;  // the revision this request speaks
   std::string session;  // the legacy session or connection it belongs to, if any
   std::string client;   // who sends it, once known
+};
+
+// What a tool call keeps while it runs (see call_tool).
+struct McpEngine::ToolRun {
+  ToolRun(const json& arguments, const json& capabilities)
+      : call{.arguments = arguments, .client_capabilities = capabilities, .request = request} {}
+  session::RequestContext request;
+  session::ClientLimiter::Admission admission;  // holds the client's slot while it runs
+  ToolCall call;
+  const nlohmann::json* meta = nullptr;  // params._meta, if any
+  asio::any_io_executor ex;              // the request's
+  const Notify* notify = nullptr;        // the request's, for `ask`
+  const std::string* scope = nullptr;    // where `ask` waits for the client's answer
+  std::shared_ptr<Notify> sink;          // shared with notifications posted by the tool
+  std::shared_ptr<asio::cancellation_signal> signal;
+  std::string key;  // in in_flight_
+  ToolResult result;
 };
 
 McpEngine::McpEngine(ToolProvider& tools, session::SessionTokens& sessions, Params params)
@@ -853,6 +901,10 @@ std::string McpEngine::tools_list(const Request& req, bool modern) const {
   return result(req, body, modern);
 }
 
+// Not a coroutine: checks the request and builds the call's state, answering at once when
+// the client's limits refuse it; run_tool runs the rest. (g++ gives every local and
+// temporary of a coroutine a slot of its own, and a frame over 1 KB bypasses both Asio's and
+// glibc's per-thread caches: a slow malloc that also consolidates glibc's fast bins.)
 asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx, Notify& notify,
                                               bool modern, std::string version) {
   auto name = req.params.find("name");
@@ -871,7 +923,9 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   if (auto it = req.params.find("_meta"); it != req.params.end() && it->is_object()) meta = &*it;
   const json* capabilities = &kNoCapabilities;
   if (meta != nullptr && modern) capabilities = &(*meta)[kMetaCapabilities];
-  session::RequestContext request;
+  auto run = std::make_unique<ToolRun>(args, *capabilities);
+  run->meta = meta;
+  session::RequestContext& request = run->request;
   request.request_id = req.id;
   request.client = client_of(req, ctx);
   request.session = req.session;
@@ -887,43 +941,14 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   }
 
   // Per-client limits: a refused call never reaches a database.
-  session::ClientLimiter::Admission admission;
   if (params_.manager != nullptr) {
     std::string source;
     if (auto s = args.find("source"); s != args.end() && s->is_string()) source = *s;
-    admission = params_.manager->admit(request.client, source);
-    if (!admission.ok()) {
-      const auto wait_ms =
-          std::chrono::ceil<std::chrono::milliseconds>(admission.retry_after).count();
-      const std::string_view reason = session::to_string(*admission.refusal);
-      const json data = {{"reason", reason}, {"retryAfterMs", wait_ms}, {"client", request.client}};
-      std::string why;
-      switch (*admission.refusal) {
-        case session::Refusal::rate_limited:
-          why = "more requests per second than allowed";
-          break;
-        case session::Refusal::too_many_in_flight:
-          why = "too many requests running at once";
-          break;
-        case session::Refusal::hourly_quota:
-          why = "the hourly quota is used up";
-          break;
-        case session::Refusal::daily_quota:
-          why = "the daily quota is used up";
-          break;
-      }
-      spdlog::info("{} refused: {}", request.describe(), reason);
-      Outcome o = error(429, req.id, kLimited,
-                        "Too many requests from client '" + request.client + "': " + why +
-                            "; retry in " + std::to_string(wait_ms) + " ms",
-                        modern, &data);
-      o.retry_after = std::chrono::ceil<std::chrono::seconds>(admission.retry_after);
-      if (o.retry_after->count() < 1) o.retry_after = std::chrono::seconds(1);
-      co_return o;
-    }
+    run->admission = params_.manager->admit(request.client, source);
+    if (!run->admission.ok()) return ready(refused(req.id, request, run->admission, modern));
   }
 
-  ToolCall call{.arguments = args, .client_capabilities = *capabilities, .request = request};
+  ToolCall& call = run->call;
   // A retry after input_required: the answers, and the state, whose signature must hold.
   if (modern) {
     if (auto in = req.params.find("inputResponses"); in != req.params.end() && !in->is_null()) {
@@ -964,13 +989,19 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
       session_state(id).context = std::move(c);
     };
   }
+  return run_tool(std::move(run), req, ctx, notify, modern, std::move(version));
+}
 
-  // Notifications that belong to this request (progress, log messages) and requests to the
-  // client go out through `notify`, always from the request's executor.
-  const auto ex = co_await asio::this_coro::executor;
+// The request's notifications (progress, log messages) and requests to the client, which go
+// out through `notify`, always from the request's executor; and its entry in in_flight_.
+void McpEngine::wire_call(ToolRun& run, Request& req, MessageContext& ctx, Notify& notify,
+                          bool modern) {
+  ToolCall& call = run.call;
+  const json* meta = run.meta;
+  const auto& ex = run.ex;
   // Shared by what may outlive this call (posted notifications); made on first need, since
   // most calls send the client nothing.
-  std::shared_ptr<Notify> sink;
+  std::shared_ptr<Notify>& sink = run.sink;
   const auto shared_notify = [&notify, &sink] {
     if (!sink) sink = std::make_shared<Notify>(notify);
     return sink;
@@ -1002,28 +1033,32 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   }
   // Requests to the client: only in legacy sessions and on connections, where the client
   // reads a stream this request owns and answers in the same scope.
-  // The tool asks only while this call runs, so the closure points into this frame.
-  struct Asker {
-    McpEngine& engine;
-    const std::string& scope;
-    std::function<std::shared_ptr<Notify>()> shared_notify;
-  };
-  Asker asker{*this, ctx.cancel_scope, shared_notify};
+  // The tool asks only while this call runs, so the closure points at the call's state.
   if (notify && !modern) {
-    call.ask = [a = &asker](std::string method, json params) {
-      return a->engine.ask_client(a->scope, a->shared_notify(), std::move(method),
-                                  std::move(params), pool::Deadline::max());
+    run.notify = &notify;
+    run.scope = &ctx.cancel_scope;
+    call.ask = [this, state = &run](std::string method, json params) {
+      if (!state->sink) state->sink = std::make_shared<Notify>(*state->notify);
+      return ask_client(*state->scope, state->sink, std::move(method), std::move(params),
+                        pool::Deadline::max());
     };
   }
 
   // One cancellation signal for this request, fired by notifications/cancelled (legacy,
   // stdio, WebSocket) or by the transport when the requester goes away (modern HTTP).
-  auto signal = std::make_shared<asio::cancellation_signal>();
-  const std::string key = ctx.cancel_scope + '\x1f' + req.id;
-  {
-    std::lock_guard lock(in_flight_mutex_);
-    in_flight_.insert_or_assign(key, InFlight{ex, signal});
-  }
+  run.signal = std::make_shared<asio::cancellation_signal>();
+  run.key = ctx.cancel_scope + '\x1f' + req.id;
+  std::lock_guard lock(in_flight_mutex_);
+  in_flight_.insert_or_assign(run.key, InFlight{ex, run.signal});
+}
+
+asio::awaitable<Outcome> McpEngine::run_tool(std::unique_ptr<ToolRun> run, Request& req,
+                                             MessageContext& ctx, Notify& notify, bool modern,
+                                             std::string version) {
+  run->ex = co_await asio::this_coro::executor;
+  wire_call(*run, req, ctx, notify, modern);
+  const auto& signal = run->signal;
+  const session::RequestContext& request = run->request;
   // The signal must outlive the co_spawn below, whose completion handler still touches its
   // slot after resuming this coroutine; its last owner is released from a later handler.
   struct Unregister {
@@ -1044,7 +1079,7 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
       asio::post(ex, [keep = std::move(signal)] {});
     }
   };
-  Unregister unregister{*this, key, ctx.disconnect, signal, ex};
+  Unregister unregister{*this, run->key, ctx.disconnect, signal, run->ex};
   // Over HTTP only the modern era treats a closed response stream as cancellation (legacy
   // streams may be resumed); a closed WebSocket or stdio leaves nobody to answer.
   if (modern || ctx.transport != Transport::http) {
@@ -1056,12 +1091,12 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
     }
   }
 
-  auto work = tools_.call(name->get<std::string>(), call);
+  auto work = tools_.call(request.tool, run->call);
   auto token = asio::bind_cancellation_slot(signal->slot(), asio::use_awaitable);
-  ToolResult r;
+  ToolResult& r = run->result;
   const auto started = std::chrono::steady_clock::now();
   try {
-    r = co_await asio::co_spawn(ex, std::move(work), token);
+    r = co_await asio::co_spawn(run->ex, std::move(work), token);
   } catch (const boost::system::system_error& e) {
     // A cancelled coroutine may end at any co_await with operation_aborted; to the callers
     // that is the same as a cancelled statement: nobody waits for an answer.
@@ -1079,6 +1114,11 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
             .count());
   }
 
+  co_return tool_outcome(req, request, r, modern, version);
+}
+
+Outcome McpEngine::tool_outcome(const Request& req, const session::RequestContext& request,
+                                ToolResult& r, bool modern, std::string_view version) const {
   if (!r.input_requests.empty()) {
     // The tool needs the client's input first (2026-07-28 only: older clients get an error).
     if (!modern || params_.state_signer == nullptr) {
@@ -1097,7 +1137,7 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
                                                           request.tool + '\x1f' + r.request_state));
       }
       out += ",\"_meta\":{\"io.modelcontextprotocol/serverInfo\":" + server_info_ + "}}}";
-      co_return Outcome{200, std::move(out), std::nullopt, modern, std::nullopt};
+      return Outcome{200, std::move(out), std::nullopt, modern, std::nullopt};
     }
   }
   std::string out;
@@ -1125,7 +1165,7 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
     out += "}";
   }
   out += "}}";
-  co_return Outcome{200, std::move(out), std::nullopt, modern, std::nullopt};
+  return Outcome{200, std::move(out), std::nullopt, modern, std::nullopt};
 }
 
 }  // namespace sluice::gateway

@@ -117,8 +117,15 @@ class McpEngine {
   asio::awaitable<Outcome> modern(Request& req, MessageContext& ctx, Notify& notify);
   asio::awaitable<Outcome> legacy(Request& req, MessageContext& ctx, Notify& notify);
   asio::awaitable<Outcome> legacy_content(Request& req);
+  struct ToolRun;
   asio::awaitable<Outcome> call_tool(Request& req, MessageContext& ctx, Notify& notify, bool modern,
                                      std::string version);
+  asio::awaitable<Outcome> run_tool(std::unique_ptr<ToolRun> run, Request& req, MessageContext& ctx,
+                                    Notify& notify, bool modern, std::string version);
+  void wire_call(ToolRun& run, Request& req, MessageContext& ctx, Notify& notify, bool modern);
+  // The answer to a finished tool call (or the input it needs first, 2026-07-28).
+  Outcome tool_outcome(const Request& req, const session::RequestContext& request, ToolResult& r,
+                       bool modern, std::string_view version) const;
   Outcome initialize(Request& req, MessageContext& ctx);
   Outcome notification(Request& req, MessageContext& ctx);
   std::string result(const Request& req, std::string_view body, bool modern) const;

@@ -372,6 +372,16 @@ HttpResponse final_response(const transports::HttpRequest& req, Outcome outcome)
   return res;
 }
 
+// Not coroutines, and given references: the response or frame they build is a temporary of
+// theirs, not a slot in handle_post's coroutine frame for the whole request.
+asio::awaitable<void> respond_with(transports::HttpExchange& exchange, Outcome& outcome) {
+  return exchange.respond(final_response(exchange.request(), std::move(outcome)));
+}
+
+asio::awaitable<void> send_event(transports::HttpExchange& exchange, const std::string& message) {
+  return exchange.send(sse_frame(message));
+}
+
 }  // namespace
 
 asio::awaitable<void> McpHttpEndpoint::handle_post(transports::HttpExchange& exchange) {
@@ -405,7 +415,7 @@ asio::awaitable<void> McpHttpEndpoint::handle_post(transports::HttpExchange& exc
   if (state.stream) co_await state.stream->finish();
   if (exchange.peer_gone()) co_return;  // nobody to answer
   if (state.stream && state.stream->started()) {
-    if (!cancelled && !outcome.body.empty()) co_await exchange.send(sse_frame(outcome.body));
+    if (!cancelled && !outcome.body.empty()) co_await send_event(exchange, outcome.body);
     co_await exchange.end_stream();
     co_return;
   }
@@ -414,7 +424,7 @@ asio::awaitable<void> McpHttpEndpoint::handle_post(transports::HttpExchange& exc
         "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32800,\"message\":"
         "\"Request cancelled\"}}";
   }
-  co_await exchange.respond(final_response(req, std::move(outcome)));
+  co_await respond_with(exchange, outcome);
 }
 
 }  // namespace sluice::gateway
