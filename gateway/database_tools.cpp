@@ -338,15 +338,6 @@ ToolResult DatabaseTools::context_result(const Source& src, const pool::DbContex
   return r;
 }
 
-namespace {
-
-// An awaitable for a result known at once.
-asio::awaitable<ToolResult> ready(ToolResult r) {
-  co_return r;
-}
-
-}  // namespace
-
 // What a statement needs while it runs, on the heap: g++ gives every local and temporary of
 // a coroutine a slot of its own, and a frame over 1 KB bypasses both Asio's and glibc's
 // per-thread caches.

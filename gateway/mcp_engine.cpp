@@ -199,11 +199,6 @@ const std::string& required_string_param(const json& params, const char* name) {
   return it->get_ref<const std::string&>();
 }
 
-// An awaitable for an answer known at once.
-asio::awaitable<Outcome> ready(Outcome o) {
-  co_return o;
-}
-
 // The 429 for a call the client's limits refuse.
 Outcome refused(const std::string& id, const session::RequestContext& request,
                 const session::ClientLimiter::Admission& admission, bool modern) {

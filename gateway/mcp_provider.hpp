@@ -65,6 +65,13 @@ enum class LogLevel : std::uint8_t {
 std::optional<LogLevel> parse_log_level(std::string_view name) noexcept;
 std::string_view log_level_name(LogLevel level) noexcept;
 
+// An awaitable for a value known at once: for the functions that answer at once or hand
+// over to a coroutine, so that a request pays for a coroutine frame only where it waits.
+template <class T>
+asio::awaitable<T> ready(T value) {
+  co_return value;
+}
+
 // One tool call as a provider sees it. The functions are set by the engine and may be empty:
 // check before calling.
 struct ToolCall {
