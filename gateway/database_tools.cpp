@@ -338,6 +338,25 @@ ToolResult DatabaseTools::context_result(const Source& src, const pool::DbContex
   return r;
 }
 
+namespace {
+
+// The tool error for a bad argument, a context no connection can take, or a database
+// failure. A cancellation (nobody is waiting for an answer) and anything else propagate.
+ToolResult failure_result(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const ArgumentError& e) {
+    return error_result(std::string("Invalid arguments: ") + e.what());
+  } catch (const pool::ContextError& e) {
+    return error_result(std::string("Invalid database context: ") + e.what());
+  } catch (const pool::DbError& e) {
+    if (e.kind() == pool::errc::cancelled) throw;
+    return error_result(db_error_text(e));
+  }
+}
+
+}  // namespace
+
 // What a statement needs while it runs, on the heap: g++ gives every local and temporary of
 // a coroutine a slot of its own, and a frame over 1 KB bypasses both Asio's and glibc's
 // per-thread caches.
@@ -425,13 +444,8 @@ asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call
                                 src.name + "' does not have"));
     }
     return execute(std::move(run), call);
-  } catch (const ArgumentError& e) {
-    return ready(error_result(std::string("Invalid arguments: ") + e.what()));
-  } catch (const pool::ContextError& e) {
-    return ready(error_result(std::string("Invalid database context: ") + e.what()));
-  } catch (const pool::DbError& e) {
-    if (e.kind() == pool::errc::cancelled) throw;  // nobody is waiting for an answer
-    return ready(error_result(db_error_text(e)));
+  } catch (...) {
+    return ready(failure_result(std::current_exception()));
   }
 }
 
@@ -469,13 +483,8 @@ asio::awaitable<ToolResult> DatabaseTools::execute(std::unique_ptr<Run> run, Too
       encoder.finish();
     }
     co_return std::move(result);
-  } catch (const ArgumentError& e) {
-    co_return error_result(std::string("Invalid arguments: ") + e.what());
-  } catch (const pool::ContextError& e) {
-    co_return error_result(std::string("Invalid database context: ") + e.what());
-  } catch (const pool::DbError& e) {
-    if (e.kind() == pool::errc::cancelled) throw;  // nobody is waiting for an answer
-    co_return error_result(db_error_text(e));
+  } catch (...) {
+    co_return failure_result(std::current_exception());
   }
 }
 

@@ -288,12 +288,19 @@ struct McpEngine::ToolRun {
   ToolCall call;
   const nlohmann::json* meta = nullptr;  // params._meta, if any
   asio::any_io_executor ex;              // the request's
-  const Notify* notify = nullptr;        // the request's, for `ask`
+  const Notify* notify = nullptr;        // the request's
   const std::string* scope = nullptr;    // where `ask` waits for the client's answer
-  std::shared_ptr<Notify> sink;          // shared with notifications posted by the tool
+  std::shared_ptr<Notify> sink;          // see shared_notify()
   std::shared_ptr<asio::cancellation_signal> signal;
   std::string key;  // in in_flight_
   ToolResult result;
+
+  // `notify`, shared with what may outlive the call (posted notifications); made on first
+  // need, since most calls send the client nothing.
+  const std::shared_ptr<Notify>& shared_notify() {
+    if (!sink) sink = std::make_shared<Notify>(*notify);
+    return sink;
+  }
 };
 
 McpEngine::McpEngine(ToolProvider& tools, session::SessionTokens& sessions, Params params)
@@ -994,15 +1001,9 @@ void McpEngine::wire_call(ToolRun& run, Request& req, MessageContext& ctx, Notif
   ToolCall& call = run.call;
   const json* meta = run.meta;
   const auto& ex = run.ex;
-  // Shared by what may outlive this call (posted notifications); made on first need, since
-  // most calls send the client nothing.
-  std::shared_ptr<Notify>& sink = run.sink;
-  const auto shared_notify = [&notify, &sink] {
-    if (!sink) sink = std::make_shared<Notify>(notify);
-    return sink;
-  };
+  run.notify = &notify;
   if (notify && meta != nullptr && meta->contains("progressToken")) {
-    call.progress = [ex, sink = shared_notify(), token = (*meta)["progressToken"].dump()](
+    call.progress = [ex, sink = run.shared_notify(), token = (*meta)["progressToken"].dump()](
                         double progress, std::optional<double> total, std::string message) {
       std::string msg =
           "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{"
@@ -1017,7 +1018,7 @@ void McpEngine::wire_call(ToolRun& run, Request& req, MessageContext& ctx, Notif
     };
   }
   if (const auto threshold = notify ? log_level(req, ctx, modern) : std::nullopt) {
-    call.log = [ex, sink = shared_notify(), threshold = *threshold](LogLevel level, json data) {
+    call.log = [ex, sink = run.shared_notify(), threshold = *threshold](LogLevel level, json data) {
       if (level < threshold) return;
       std::string msg =
           "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"";
@@ -1027,14 +1028,12 @@ void McpEngine::wire_call(ToolRun& run, Request& req, MessageContext& ctx, Notif
     };
   }
   // Requests to the client: only in legacy sessions and on connections, where the client
-  // reads a stream this request owns and answers in the same scope.
-  // The tool asks only while this call runs, so the closure points at the call's state.
+  // reads a stream this request owns and answers in the same scope. The tool asks only while
+  // the call runs, so the closure points at the call's state.
   if (notify && !modern) {
-    run.notify = &notify;
     run.scope = &ctx.cancel_scope;
     call.ask = [this, state = &run](std::string method, json params) {
-      if (!state->sink) state->sink = std::make_shared<Notify>(*state->notify);
-      return ask_client(*state->scope, state->sink, std::move(method), std::move(params),
+      return ask_client(*state->scope, state->shared_notify(), std::move(method), std::move(params),
                         pool::Deadline::max());
     };
   }

@@ -76,9 +76,13 @@ bool HttpExchange::post(std::string frame) {
   if (!streaming_ || peer_gone_) return false;
   auto& f = frames();
   if (f.write_error || f.queue.size() >= max_queued_) return false;
+  enqueue(f, std::move(frame));
+  return true;
+}
+
+void HttpExchange::enqueue(Frames& f, std::string frame) {
   f.queue.push_back(std::move(frame));
   if (!f.writing) write_next();
-  return true;
 }
 
 void HttpExchange::write_next() {
@@ -119,17 +123,13 @@ asio::awaitable<void> HttpExchange::drain() {
 asio::awaitable<void> HttpExchange::send(std::string frame) {
   auto& f = frames();
   if (f.write_error) throw beast::system_error(f.write_error);
-  f.queue.push_back(std::move(frame));
-  if (!f.writing) write_next();
+  enqueue(f, std::move(frame));
   co_await drain();
 }
 
 asio::awaitable<void> HttpExchange::end_stream() {
   auto& f = frames();
-  if (!f.write_error) {
-    f.queue.emplace_back();  // empty frame = final chunk
-    if (!f.writing) write_next();
-  }
+  if (!f.write_error) enqueue(f, {});  // an empty frame is the final chunk
   co_await drain();
 }
 

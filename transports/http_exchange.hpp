@@ -70,6 +70,8 @@ class HttpExchange {
   };
 
   Frames& frames();
+  // Queues a frame and starts the writer if it is idle.
+  void enqueue(Frames& f, std::string frame);
   // Set to false when the exchange ends, for completion handlers that may outlive it.
   const std::shared_ptr<bool>& alive();
   void write_next();

@@ -12,8 +12,8 @@
 #include <boost/beast/http.hpp>
 
 #include <array>
-#include <cstdio>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
