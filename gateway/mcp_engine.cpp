@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 
+#include "gateway/json_reader.hpp"
 #include "gateway/json_writer.hpp"
 #include "pool/db_error.hpp"
 
@@ -336,7 +337,7 @@ bool McpEngine::is_legacy_version(std::string_view v) noexcept {
 // Not a coroutine: a single message goes straight to handle_one, without a frame here.
 asio::awaitable<Outcome> McpEngine::handle(std::string_view body, MessageContext& ctx,
                                            Notify notify) {
-  json message = json::parse(body, nullptr, false);
+  json message = parse_json(body);
   if (message.is_discarded()) {
     return ready(
         error(400, "null", kParseError, "Parse error: the message is not valid JSON", false));
