@@ -9,7 +9,7 @@
 namespace sluice::load {
 
 // The parts of one JSON-RPC message a load generator judges, read in one pass without
-// building a document (nlohmann's SAX interface).
+// building a document (gateway::JsonScanner; nlohmann's SAX parser for what it leaves).
 struct JsonRpcReply {
   enum class Type : std::uint8_t {
     invalid,       // not JSON, or not a JSON-RPC object

@@ -80,6 +80,19 @@ TEST(JsonRpcReplyTest, DeepNestingAndLongTextsAreHandled) {
   EXPECT_EQ(t.detail.size(), JsonRpcReply::kDetailLimit);
 }
 
+TEST(JsonRpcReplyTest, EscapedTextsAreDecodedAndOddNumbersStillRead) {
+  const auto r =
+      parse(R"({"jsonrpc":"2.0","id":5,"result":{"isError":true,"content":[{"type":"text",)"
+            R"("text":"column \"na\u00efve\" of relation \ud83d\ude00\nis missing"}]}})");
+  EXPECT_EQ(judge_reply(r, 5).kind, ErrorKind::tool);
+  EXPECT_EQ(r.detail, "column \"na\xC3\xAFve\" of relation \xF0\x9F\x98\x80\nis missing");
+  // Numbers past a double's range are left to nlohmann's parser, which reads underflow as 0
+  // and refuses overflow: the first is still a response, the second is not JSON.
+  EXPECT_TRUE(judge_reply(parse(R"({"jsonrpc":"2.0","id":6,"result":{"x":1e-400}})"), 6).ok());
+  EXPECT_EQ(parse(R"({"jsonrpc":"2.0","id":6,"result":{"x":1e400}})").type,
+            JsonRpcReply::Type::invalid);
+}
+
 TEST(JsonRpcReplyTest, ReusingTheReplyResetsIt) {
   JsonRpcReply r;
   parse_jsonrpc_reply(R"({"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"m"}})", r);
