@@ -399,11 +399,19 @@ asio::awaitable<Outcome> McpEngine::handle_one(json message, MessageContext& ctx
                       "Invalid Request: \"id\" must be a string or an integer", false);
     }
     req.has_id = true;
-    req.id = it->dump();
+    // Echoed as written back: an integer needs no serializer.
+    if (it->is_number_unsigned()) {
+      req.id = std::to_string(it->get<std::uint64_t>());
+    } else if (it->is_number_integer()) {
+      req.id = std::to_string(it->get<std::int64_t>());
+    } else {
+      req.id = it->dump();
+    }
   } else {
     req.id = "null";
   }
-  if (m.value("jsonrpc", json()) != "2.0") {
+  if (auto v = m.find("jsonrpc");
+      v == m.end() || !v->is_string() || v->get_ref<const std::string&>() != "2.0") {
     co_return error(400, req.id, kInvalidRequest, "Invalid Request: \"jsonrpc\" must be \"2.0\"",
                     false);
   }

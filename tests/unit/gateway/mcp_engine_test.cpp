@@ -290,6 +290,15 @@ TEST_F(McpEngineTest, NotJsonRpc20EchoesAWellFormedId) {
       is_error(handle(R"({"id":"abc","method":"ping"})", legacy_http("s")), 400, -32600, "abc"));
 }
 
+TEST_F(McpEngineTest, IntegerIdsAreEchoedExactly) {
+  for (const char* id :
+       {"0", "-5", "9223372036854775807", "18446744073709551615", "-9223372036854775808"}) {
+    const std::string body = std::string(R"({"jsonrpc":"2.0","method":"ping","id":)") + id + "}";
+    const Outcome out = handle(body, legacy_http(open_session()));
+    EXPECT_NE(out.body.find(std::string("\"id\":") + id + ","), std::string::npos) << out.body;
+  }
+}
+
 TEST_F(McpEngineTest, IdOfTheWrongTypeIs400InvalidRequest) {
   for (const char* body : {
            R"({"jsonrpc":"2.0","id":{"a":1},"method":"ping"})",
