@@ -177,31 +177,14 @@ class JsonScanner {
   bool escape() {
     if (++i_ >= s_.size()) return false;
     const char c = s_[i_++];
-    switch (c) {
-      case '"':
-      case '\\':
-      case '/':
-        scratch_.push_back(c);
-        return true;
-      case 'b':
-        scratch_.push_back('\b');
-        return true;
-      case 'f':
-        scratch_.push_back('\f');
-        return true;
-      case 'n':
-        scratch_.push_back('\n');
-        return true;
-      case 'r':
-        scratch_.push_back('\r');
-        return true;
-      case 't':
-        scratch_.push_back('\t');
-        return true;
-      case 'u':
-        break;
-      default:
-        return false;
+    if (c != 'u') {
+      // The one-character escapes, and what each stands for.
+      constexpr std::string_view kEscaped = "\"\\/bfnrt";
+      constexpr std::string_view kMeant = "\"\\/\b\f\n\r\t";
+      const std::size_t k = kEscaped.find(c);
+      if (k == std::string_view::npos) return false;
+      scratch_.push_back(kMeant[k]);
+      return true;
     }
     std::uint32_t cp = 0;
     if (!hex4(cp)) return false;
