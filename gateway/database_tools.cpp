@@ -465,7 +465,10 @@ asio::awaitable<ToolResult> DatabaseTools::execute(std::unique_ptr<Run> run, Too
     BooleanColumns booleans(encoder);
     pool::RowSink& sink = run->describe ? static_cast<pool::RowSink&>(booleans)
                                         : static_cast<pool::RowSink&>(encoder);
-    const pool::Statement stmt{run->sql.text, run->sql.params};
+    pool::Statement stmt{run->sql.text, run->sql.params};
+    // One row past the cap tells the encoder the result was cut; the rest need not be read.
+    // Writes run to completion whatever they return.
+    if (!run->write) stmt.row_limit = run->caps.max_rows + 1;
     pool::ExecResult exec;
     if (run->src.mux) {
       // Fair queueing per client, and a connection already in (or switched to) the context.

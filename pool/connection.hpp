@@ -18,6 +18,10 @@ using Deadline = Clock::time_point;
 struct Statement {
   std::string_view sql;
   std::span<const Param> params;
+  // The most rows the caller will take (0: all). A backend that can may have the server stop
+  // producing rows past it, instead of reading and discarding them: the caller's sink still
+  // decides, and gets at most this many.
+  std::uint64_t row_limit = 0;
 };
 
 // Why a running statement was cancelled; decides which error the caller sees.

@@ -574,11 +574,11 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
           prep = remember(key, std::move(p));
         }
         out_.clear();
-        pg::write_bind_execute(out_, prep->name, stmt.params, prep->fields);
+        pg::write_bind_execute(out_, prep->name, stmt.params, prep->fields, stmt.row_limit);
         row_->reset(prep->fields);
       } else {
         out_.clear();
-        pg::write_query(out_, sql, stmt.params);
+        pg::write_query(out_, sql, stmt.params, stmt.row_limit);
       }
 
       bool columns_sent = false;

@@ -521,10 +521,10 @@ void write_bind(std::string& out, MessageWriter& w, std::string_view statement,
   w.end();
 }
 
-void write_execute_sync(MessageWriter& w) {
-  w.begin('E');  // Execute the unnamed portal, all rows
+void write_execute_sync(MessageWriter& w, std::uint64_t row_limit) {
+  w.begin('E');  // Execute the unnamed portal: all rows (0), or at most row_limit
   w.cstr("");
-  w.i32(0);
+  w.i32(static_cast<std::int32_t>(std::min<std::uint64_t>(row_limit, INT32_MAX)));
   w.end();
   w.begin('S');
   w.end();
@@ -532,14 +532,15 @@ void write_execute_sync(MessageWriter& w) {
 
 }  // namespace
 
-void write_query(std::string& out, std::string_view sql, std::span<const Param> params) {
+void write_query(std::string& out, std::string_view sql, std::span<const Param> params,
+                 std::uint64_t row_limit) {
   MessageWriter w(out);
   write_parse(w, "", sql, params);
   write_bind(out, w, "", params);
   w.begin('D');  // Describe the portal
   w.bytes(std::string_view("P\0", 2));
   w.end();
-  write_execute_sync(w);
+  write_execute_sync(w, row_limit);
 }
 
 void write_prepare(std::string& out, std::string_view name, std::string_view sql,
@@ -555,10 +556,10 @@ void write_prepare(std::string& out, std::string_view name, std::string_view sql
 }
 
 void write_bind_execute(std::string& out, std::string_view name, std::span<const Param> params,
-                        std::span<const Field> fields) {
+                        std::span<const Field> fields, std::uint64_t row_limit) {
   MessageWriter w(out);
   write_bind(out, w, name, params, fields);
-  write_execute_sync(w);
+  write_execute_sync(w, row_limit);
 }
 
 void write_close(std::string& out, std::string_view name) {

@@ -72,9 +72,13 @@ void write_terminate(std::string& out);
 // The 16-byte request a new connection sends to cancel the query running on `pid`.
 std::string cancel_request(std::int32_t pid, std::int32_t secret);
 
-// Parse (unnamed statement) + Bind (unnamed portal, text results) + Describe + Execute (all
-// rows) + Sync for `sql` with `params`. `sql` must already use $n placeholders.
-void write_query(std::string& out, std::string_view sql, std::span<const Param> params);
+// Parse (unnamed statement) + Bind (unnamed portal, text results) + Describe + Execute + Sync
+// for `sql` with `params`. `sql` must already use $n placeholders. Execute asks for all rows,
+// or with a `row_limit` for at most that many: past it the server suspends the portal
+// (PortalSuspended instead of CommandComplete) and Sync closes it, so the rest of a large
+// result is never produced.
+void write_query(std::string& out, std::string_view sql, std::span<const Param> params,
+                 std::uint64_t row_limit = 0);
 
 // The prepared-statement path: Parse (named) + Describe (statement) + Sync once, then
 // Bind + Execute + Sync per run. Close (statement) frees a name; it is answered with
@@ -82,7 +86,7 @@ void write_query(std::string& out, std::string_view sql, std::span<const Param> 
 void write_prepare(std::string& out, std::string_view name, std::string_view sql,
                    std::span<const Param> params);
 void write_bind_execute(std::string& out, std::string_view name, std::span<const Param> params,
-                        std::span<const Field> fields);
+                        std::span<const Field> fields, std::uint64_t row_limit = 0);
 void write_close(std::string& out, std::string_view name);
 // What identifies a prepared statement: its text and its parameters' types.
 std::string statement_key(std::string_view sql, std::span<const Param> params);

@@ -199,6 +199,45 @@ TEST_F(PgNativeTest, AStatementPastItsDeadlineStopsAndTheConnectionStaysUsable) 
   });
 }
 
+// A sink that takes `wanted` rows and then stops.
+class FirstRows final : public pool::RowSink {
+ public:
+  explicit FirstRows(std::uint64_t wanted) : wanted_(wanted) {}
+  void columns(std::span<const pool::ColumnInfo>) override {}
+  bool row(const pool::RowView&) override { return ++seen_ <= wanted_; }
+  std::uint64_t seen() const noexcept { return seen_; }
+
+ private:
+  std::uint64_t wanted_;
+  std::uint64_t seen_ = 0;
+};
+
+// With a row limit the server stops producing rows past it: a billion-row result capped at
+// two answers at once instead of being read to its end (minutes, past the deadline), on the
+// prepared path (a query, run twice: prepared, then reused) and the unprepared one (a query
+// over 16 KB is not prepared), and the connection goes on.
+TEST_F(PgNativeTest, ARowLimitStopsTheServerInsteadOfReadingTheRestOfTheResult) {
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    const std::string prepared = "SELECT generate_series(1, 1000000000)";
+    const std::string unprepared = prepared + " /*" + std::string(17 * 1024, '-') + "*/";
+    for (const std::string& sql : {prepared, unprepared}) {
+      for (int round = 0; round < 2; ++round) {
+        FirstRows sink(1);
+        pool::Statement stmt{sql, {}};
+        stmt.row_limit = 2;
+        const pool::ExecResult r = co_await conn->execute(stmt, sink, pool::Clock::now() + 60s);
+        EXPECT_EQ(sink.seen(), 2u) << sql.substr(0, 40);
+        EXPECT_EQ(r.rows_fetched, 2u);
+        EXPECT_TRUE(r.stopped_by_sink);
+        EXPECT_TRUE(conn->reusable());
+      }
+    }
+    auto again = co_await query(*conn, "SELECT 42");
+    EXPECT_EQ(again.rows().at(0).at(0), Param(std::int64_t{42}));
+  });
+}
+
 TEST_F(PgNativeTest, ACancelSignalledBeforeTheStatementIsUnderwayStillStopsIt) {
   run([&]() -> asio::awaitable<void> {
     const auto ex = co_await asio::this_coro::executor;

@@ -228,6 +228,36 @@ TEST(PgMessages, CommandTagsGiveRowsAffectedForWritesOnly) {
   EXPECT_EQ(rows_affected("CREATE TABLE"), -1);
 }
 
+// The Execute message of a run asks for all rows (0) or, with a row limit, at most that many.
+TEST(PgMessages, ExecuteCarriesTheRowLimit) {
+  auto execute_limit = [](const std::string& out) {
+    for (std::size_t pos = 0; pos < out.size();) {
+      MessageReader header(std::string_view(out).substr(pos + 1, 4));
+      const auto len = static_cast<std::size_t>(header.i32());
+      if (out[pos] == 'E') {
+        MessageReader execute(std::string_view(out).substr(pos + 5, len - 4));
+        EXPECT_EQ(execute.cstr(), "");  // the unnamed portal
+        return execute.i32();
+      }
+      pos += 1 + len;
+    }
+    ADD_FAILURE() << "no Execute message";
+    return -1;
+  };
+  std::string out;
+  write_bind_execute(out, "s1", {}, {});
+  EXPECT_EQ(execute_limit(out), 0);
+  out.clear();
+  write_bind_execute(out, "s1", {}, {}, 1001);
+  EXPECT_EQ(execute_limit(out), 1001);
+  out.clear();
+  write_query(out, "SELECT 1", {}, 11);
+  EXPECT_EQ(execute_limit(out), 11);
+  out.clear();
+  write_query(out, "SELECT 1", {}, std::uint64_t{1} << 40);  // past the field: the most it holds
+  EXPECT_EQ(execute_limit(out), std::numeric_limits<std::int32_t>::max());
+}
+
 TEST(PgMessages, AQueryIsParseBindDescribeExecuteSyncWithTextParameters) {
   std::string out;
   const std::vector<Param> params = {Null{},
