@@ -82,55 +82,52 @@ class JsonScanner {
   }
 
   bool object(int depth) {
-    if (depth > max_depth_) return false;
-    ++i_;
-    if (!h_.begin_object()) return false;
-    skip_whitespace();
-    if (at('}')) {
-      ++i_;
-      return h_.end_object();
-    }
-    for (;;) {
+    if (depth > max_depth_ || !h_.begin_object()) return false;
+    bool more = open('}');
+    while (more) {
       std::string_view name;
       if (!at('"') || !string(name) || !h_.key(name)) return false;
       skip_whitespace();
       if (!at(':')) return false;
       ++i_;
       skip_whitespace();
-      if (!value(depth)) return false;
-      skip_whitespace();
-      if (at(',')) {
-        ++i_;
-        skip_whitespace();
-        continue;
-      }
-      if (!at('}')) return false;
-      ++i_;
-      return h_.end_object();
+      if (!value(depth) || !next(more, '}')) return false;
     }
+    return h_.end_object();
   }
 
   bool array(int depth) {
-    if (depth > max_depth_) return false;
+    if (depth > max_depth_ || !h_.begin_array()) return false;
+    bool more = open(']');
+    while (more) {
+      if (!value(depth) || !next(more, ']')) return false;
+    }
+    return h_.end_array();
+  }
+
+  // Past the opening bracket at i_: false for an empty container (its closing bracket
+  // consumed), true when an item should follow.
+  bool open(char close) {
     ++i_;
-    if (!h_.begin_array()) return false;
     skip_whitespace();
-    if (at(']')) {
+    if (!at(close)) return true;
+    ++i_;
+    return false;
+  }
+
+  // After an item: a comma (`more`, and the next item's first byte is at i_) or the closing
+  // bracket; anything else is an error.
+  bool next(bool& more, char close) {
+    skip_whitespace();
+    more = at(',');
+    if (more) {
       ++i_;
-      return h_.end_array();
-    }
-    for (;;) {
-      if (!value(depth)) return false;
       skip_whitespace();
-      if (at(',')) {
-        ++i_;
-        skip_whitespace();
-        continue;
-      }
-      if (!at(']')) return false;
-      ++i_;
-      return h_.end_array();
+      return true;
     }
+    if (!at(close)) return false;
+    ++i_;
+    return true;
   }
 
   // The string whose opening quote is at i_: `out` views the text itself when the string
