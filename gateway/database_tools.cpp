@@ -466,9 +466,8 @@ asio::awaitable<ToolResult> DatabaseTools::execute(std::unique_ptr<Run> run, Too
     pool::RowSink& sink = run->describe ? static_cast<pool::RowSink&>(booleans)
                                         : static_cast<pool::RowSink&>(encoder);
     pool::Statement stmt{run->sql.text, run->sql.params};
-    // One row past the cap tells the encoder the result was cut; the rest need not be read.
-    // Writes run to completion whatever they return.
-    if (!run->write) stmt.row_limit = run->caps.max_rows + 1;
+    // Reads need no row past what the encoder takes; writes run to completion.
+    if (!run->write) stmt.row_limit = encoder.rows_wanted();
     pool::ExecResult exec;
     if (run->src.mux) {
       // Fair queueing per client, and a connection already in (or switched to) the context.

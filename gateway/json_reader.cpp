@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <utility>
 
 #include "gateway/json_scanner.hpp"
 
@@ -20,40 +21,16 @@ class DocumentBuilder {
  public:
   explicit DocumentBuilder(json& root) noexcept : root_(root) {}
 
-  bool null() {
-    target() = nullptr;
-    return true;
-  }
-  bool boolean(bool v) {
-    target() = v;
-    return true;
-  }
-  bool integer(std::int64_t v) {
-    target() = v;
-    return true;
-  }
-  bool unsigned_integer(std::uint64_t v) {
-    target() = v;
-    return true;
-  }
-  bool floating(double v) {
-    target() = v;
-    return true;
-  }
-  bool string(std::string_view v) {
-    target() = json::string_t(v);
-    return true;
-  }
+  bool null() { return put(nullptr); }
+  bool boolean(bool v) { return put(v); }
+  bool integer(std::int64_t v) { return put(v); }
+  bool unsigned_integer(std::uint64_t v) { return put(v); }
+  bool floating(double v) { return put(v); }
+  bool string(std::string_view v) { return put(json::string_t(v)); }
   bool begin_object() { return open(json::value_t::object); }
   bool begin_array() { return open(json::value_t::array); }
-  bool end_object() {
-    --depth_;
-    return true;
-  }
-  bool end_array() {
-    --depth_;
-    return true;
-  }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
   // A repeated key overwrites the earlier value, as nlohmann's parser does.
   bool key(std::string_view name) {
     member_ = &open_[depth_ - 1]->get_ref<json::object_t&>()[json::string_t(name)];
@@ -69,10 +46,19 @@ class DocumentBuilder {
     if (container.is_array()) return container.get_ref<json::array_t&>().emplace_back();
     return *member_;
   }
+  template <class V>
+  bool put(V&& v) {
+    target() = std::forward<V>(v);
+    return true;
+  }
   bool open(json::value_t type) {
     json& t = target();
     t = json(type);
     open_[depth_++] = &t;  // the scanner stops deeper than kMaxDepth
+    return true;
+  }
+  bool close() {
+    --depth_;
     return true;
   }
 

@@ -37,6 +37,10 @@ class ResultEncoder final : public pool::RowSink {
   // Closes the structured JSON; `rows_affected` adds "rowsAffected" (for writes).
   void finish(std::optional<std::int64_t> rows_affected = std::nullopt);
 
+  // The rows worth fetching: the cap and one more, whose arrival marks the result truncated.
+  // A backend may have the server stop there (pool::Statement::row_limit).
+  std::uint64_t rows_wanted() const noexcept { return limits_.max_rows + 1; }
+
   std::uint64_t row_count() const noexcept { return rows_; }
   bool truncated() const noexcept { return truncated_; }
 
