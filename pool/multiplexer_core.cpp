@@ -15,6 +15,7 @@ void MultiplexerParams::validate() const {
   };
   if (global_cap == 0) bad("global_cap", "must be at least 1");
   if (quantum == 0) bad("quantum", "must be at least 1");
+  if (batch_depth == 0 || batch_depth > 32) bad("batch_depth", "must be between 1 and 32");
 }
 
 MultiplexerCore::MultiplexerCore(MultiplexerParams params) : params_(params) {
@@ -22,7 +23,7 @@ MultiplexerCore::MultiplexerCore(MultiplexerParams params) : params_(params) {
 }
 
 void MultiplexerCore::enqueue(std::string_view client, RequestId id, Cost cost, TimePoint deadline,
-                              TimePoint now, Actions& out) {
+                              TimePoint now, Actions& out, BatchKey key) {
   if (cost == 0) throw std::invalid_argument("multiplexer: request cost must be at least 1");
   if (requests_.contains(id)) {
     throw std::invalid_argument("multiplexer: request id " + std::to_string(id) +
@@ -30,7 +31,7 @@ void MultiplexerCore::enqueue(std::string_view client, RequestId id, Cost cost, 
   }
   const ClientIdx c = intern(client);
   Client& cl = clients_[c];
-  cl.queue.push_back({id, cost, now, deadlines_.emplace(deadline, id)});
+  cl.queue.push_back({id, cost, key, now, deadlines_.emplace(deadline, id)});
   requests_.emplace(id, Request{c, true, std::prev(cl.queue.end())});
   place(c);
   expire_due(now, out);
@@ -57,9 +58,14 @@ bool MultiplexerCore::done(RequestId id, TimePoint now, Actions& out) {
   bool known = false;
   if (auto r = requests_.find(id); r != requests_.end() && !r->second.queued) {
     const ClientIdx c = r->second.client;
+    if (r->second.rider) {
+      --riders_;
+      --clients_[c].riders;
+    } else {
+      --in_flight_;
+      --clients_[c].in_flight;
+    }
     requests_.erase(r);
-    --clients_[c].in_flight;
-    --in_flight_;
     place(c);
     known = true;
   }
@@ -81,14 +87,14 @@ std::optional<MultiplexerCore::TimePoint> MultiplexerCore::next_wake() const {
 MultiplexerStats MultiplexerCore::snapshot(TimePoint now) const {
   MultiplexerStats s = totals_;
   s.queued = deadlines_.size();
-  s.in_flight = in_flight_;
+  s.in_flight = in_flight_ + riders_;
   s.clients.reserve(client_index_.size());
   for (const auto& [name, c] : client_index_) {
     const Client& cl = clients_[c];
     MultiplexerStats::Client& out = s.clients.emplace_back();
     out.name = name;
     out.queued = cl.queue.size();
-    out.in_flight = cl.in_flight;
+    out.in_flight = cl.in_flight + cl.riders;
     out.admitted_total = cl.admitted_total;
     out.expired_total = cl.expired_total;
     out.cancelled_total = cl.cancelled_total;
@@ -133,7 +139,7 @@ void MultiplexerCore::place(ClientIdx c) {
     cl.deficit = 0;
   }
 
-  const bool idle = cl.queue.empty() && cl.in_flight == 0;
+  const bool idle = cl.queue.empty() && cl.in_flight == 0 && cl.riders == 0;
   if (idle && !cl.idle) {
     cl.idle_entry = idle_clients_.insert(idle_clients_.end(), c);
     cl.idle = true;
@@ -183,7 +189,9 @@ void MultiplexerCore::pump(TimePoint now, Actions& out) {
       turn_started_ = true;
     }
     if (cl.queue.front().cost <= cl.deficit) {
+      const Queued head = cl.queue.front();
       admit_head(c, now, out);
+      if (head.key != 0 && params_.batch_depth > 1) add_riders(c, head.id, head.key, now, out);
       futile = 0;
       continue;
     }
@@ -196,15 +204,23 @@ void MultiplexerCore::pump(TimePoint now, Actions& out) {
   }
 }
 
-void MultiplexerCore::admit_head(ClientIdx c, TimePoint now, Actions& out) {
+void MultiplexerCore::admit_head(ClientIdx c, TimePoint now, Actions& out, RequestId leader) {
   Client& cl = clients_[c];
   const Queued head = cl.queue.front();
-  cl.deficit -= head.cost;
   deadlines_.erase(head.deadline_entry);
   cl.queue.pop_front();
-  requests_.at(head.id).queued = false;
-  ++cl.in_flight;
-  ++in_flight_;
+  Request& r = requests_.at(head.id);
+  r.queued = false;
+  if (leader == 0) {
+    cl.deficit -= head.cost;
+    ++cl.in_flight;
+    ++in_flight_;
+  } else {
+    r.rider = true;
+    ++cl.riders;
+    ++riders_;
+    ++totals_.riders_total;
+  }
 
   const auto wait = now - head.enqueued;
   ++cl.admitted_total;
@@ -214,8 +230,36 @@ void MultiplexerCore::admit_head(ClientIdx c, TimePoint now, Actions& out) {
   totals_.total_wait += wait;
   totals_.max_wait = std::max(totals_.max_wait, wait);
 
-  out.push_back({Kind::admit, head.id});
+  out.push_back({Kind::admit, head.id, leader});
   place(c);
+}
+
+// The riders come from the heads of the clients next in the round, in round order, one per
+// client per pass, starting with the leader's, so that a batch takes what would have been admitted
+// soonest and keeps each client's order; a head with another key stays where it is. The per-client
+// cap does not apply: it limits the connections a client holds, and a rider holds none. The
+// look-ahead is bounded, so an admission costs O(batch_depth), however many clients wait.
+void MultiplexerCore::add_riders(ClientIdx c, RequestId leader, BatchKey key, TimePoint now,
+                                 Actions& out) {
+  std::size_t room = params_.batch_depth - 1;
+  // The leader's client first (at its cap it has left the round), then the round.
+  std::vector<ClientIdx> next{c};
+  const std::size_t look = 4 * params_.batch_depth;
+  for (auto it = round_.begin(); it != round_.end() && next.size() < look; ++it) {
+    if (*it != c) next.push_back(*it);
+  }
+  bool took = true;
+  while (room > 0 && took) {
+    took = false;
+    for (const ClientIdx c : next) {
+      if (room == 0) break;
+      const Client& cl = clients_[c];
+      if (cl.queue.empty() || cl.queue.front().key != key) continue;
+      admit_head(c, now, out, leader);
+      --room;
+      took = true;
+    }
+  }
 }
 
 // Every client in the round has just had a turn in which its head did not fit. Running

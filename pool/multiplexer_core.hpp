@@ -38,6 +38,11 @@ struct MultiplexerParams {
   // context, saving the statements that switch one. Off, a request gets the most recently
   // used idle connection and switches it when needed (for comparison and diagnosis).
   bool context_affinity = true;
+  // Requests that may share one connection's pipeline: admitting a request that carries a
+  // batch key (see MultiplexerCore::enqueue) also admits, as riders on its connection, up to
+  // batch_depth - 1 queued requests with the same key, taken from the heads of the clients
+  // next in the round; riders hold no place under either cap. 1 turns it off. At most 32.
+  std::size_t batch_depth = 1;
 
   // Throws std::invalid_argument naming the first offending field.
   void validate() const;
@@ -65,6 +70,7 @@ struct MultiplexerStats {
   std::uint64_t admitted_total = 0;
   std::uint64_t expired_total = 0;
   std::uint64_t cancelled_total = 0;
+  std::uint64_t riders_total = 0;  // admitted onto another request's connection (batch_depth)
   Duration max_wait{};
   Duration total_wait{};
   // Sorted by name: every client with something queued or in flight, and up to
@@ -104,6 +110,9 @@ class MultiplexerCore {
   using TimePoint = std::chrono::steady_clock::time_point;  // the same as pool::Clock's
   using RequestId = std::uint64_t;
   using Cost = std::uint32_t;
+  // Requests with the same nonzero key may share a connection (MultiplexerParams::
+  // batch_depth); 0: this one may not. The driver decides what a key means.
+  using BatchKey = std::uint64_t;
 
   struct Action {
     enum class Kind : std::uint8_t {
@@ -112,6 +121,10 @@ class MultiplexerCore {
     };
     Kind kind;
     RequestId request = 0;
+    // For an admit: 0, or the request on whose connection this one rides. Riders are
+    // admitted in the same event as their leader, right after it, and take no place under
+    // the global cap (the leader's connection serves them); report done() for each.
+    RequestId leader = 0;
     friend bool operator==(const Action&, const Action&) = default;
   };
   using Actions = std::vector<Action>;
@@ -123,7 +136,7 @@ class MultiplexerCore {
   // Throws std::invalid_argument, changing nothing, if the cost is 0 or `id` is still
   // queued or in flight. A deadline at or before `now` expires the request at once.
   void enqueue(std::string_view client, RequestId id, Cost cost, TimePoint deadline, TimePoint now,
-               Actions& out);
+               Actions& out, BatchKey key = 0);
   void enqueue(std::string_view client, RequestId id, TimePoint deadline, TimePoint now,
                Actions& out) {
     enqueue(client, id, 1, deadline, now, out);
@@ -144,6 +157,7 @@ class MultiplexerCore {
   std::optional<TimePoint> next_wake() const;
   MultiplexerStats snapshot(TimePoint now) const;
   std::size_t queued() const noexcept { return deadlines_.size(); }
+  // Requests holding a place under global_cap (riders hold none).
   std::size_t in_flight() const noexcept { return in_flight_; }
   const MultiplexerParams& params() const noexcept { return params_; }
 
@@ -153,6 +167,7 @@ class MultiplexerCore {
   struct Queued {
     RequestId id;
     Cost cost;
+    BatchKey key;
     TimePoint enqueued;
     std::multimap<TimePoint, RequestId>::iterator deadline_entry;
   };
@@ -160,12 +175,14 @@ class MultiplexerCore {
     ClientIdx client;
     bool queued;
     std::list<Queued>::iterator position;  // while queued
+    bool rider = false;                    // admitted onto another request's connection
   };
   struct Client {
     std::string name;
     std::list<Queued> queue;
     std::uint64_t deficit = 0;
-    std::size_t in_flight = 0;
+    std::size_t in_flight = 0;  // leaders and lone requests: under per_client_cap
+    std::size_t riders = 0;
     bool in_round = false;
     std::list<ClientIdx>::iterator round_entry;  // while in_round
     bool idle = false;
@@ -189,7 +206,11 @@ class MultiplexerCore {
   void remove_queued(std::unordered_map<RequestId, Request>::iterator r);
   void expire_due(TimePoint now, Actions& out);
   void pump(TimePoint now, Actions& out);
-  void admit_head(ClientIdx c, TimePoint now, Actions& out);
+  // Admits the head of the client's queue; a rider takes no place under the global cap and
+  // none of the client's deficit.
+  void admit_head(ClientIdx c, TimePoint now, Actions& out, RequestId leader = 0);
+  // Admits riders for `leader`, of client `c`, that carries `key`.
+  void add_riders(ClientIdx c, RequestId leader, BatchKey key, TimePoint now, Actions& out);
   void skip_futile_rounds();
 
   MultiplexerParams params_;
@@ -202,7 +223,8 @@ class MultiplexerCore {
   std::list<ClientIdx> round_;
   bool turn_started_ = false;          // the front of round_ has earned its quantum for this turn
   std::list<ClientIdx> idle_clients_;  // least recently active at the front
-  std::size_t in_flight_ = 0;
+  std::size_t in_flight_ = 0;  // leaders and lone requests: the places under global_cap used
+  std::size_t riders_ = 0;     // riders in flight
   MultiplexerStats totals_;  // counters and waits; queued and in_flight are filled in by snapshot()
 };
 

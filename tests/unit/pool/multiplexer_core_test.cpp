@@ -100,6 +100,11 @@ TEST(MultiplexerParamsTest, DefaultsAreValidAndErrorsNameTheField) {
   p.quantum = 0;
   EXPECT_EQ(error_of(p), "multiplexer.quantum: must be at least 1");
   EXPECT_THROW(Core{p}, std::invalid_argument);
+  p = {};
+  p.batch_depth = 0;
+  EXPECT_EQ(error_of(p), "multiplexer.batch_depth: must be between 1 and 32");
+  p.batch_depth = 33;
+  EXPECT_EQ(error_of(p), "multiplexer.batch_depth: must be between 1 and 32");
 }
 
 TEST_F(MultiplexerCoreTest, RequestIsAdmittedAtOnceWhenThereIsRoom) {
@@ -133,6 +138,87 @@ TEST_F(MultiplexerCoreTest, ClientsWithEqualCostsTakeTurns) {
   EXPECT_EQ(a, (Actions{admit(1)}));
   EXPECT_EQ(admitted_while_finishing(core, 1, 11),
             (std::vector<Id>{100, 200, 300, 101, 201, 301, 102, 202, 302, 103, 104}));
+}
+
+MultiplexerParams batched(std::size_t global, std::size_t per_client, std::size_t depth) {
+  MultiplexerParams p = caps(global, per_client);
+  p.batch_depth = depth;
+  return p;
+}
+
+Core::Action rider(Id id, Id leader) {
+  return {Kind::admit, id, leader};
+}
+
+TEST_F(MultiplexerCoreTest, ALeaderTakesQueuedRequestsWithItsKeyAsRiders) {
+  Core core(batched(1, 0, 4));
+  Actions a;
+  core.enqueue("alice", 1, 1, far(), clock.now, a, 7);
+  EXPECT_EQ(a, (Actions{admit(1)}));  // nothing queued to ride along
+  a.clear();
+  for (Id id = 2; id <= 7; ++id) core.enqueue("alice", id, 1, far(), clock.now, a, 7);
+  EXPECT_TRUE(a.empty());
+  EXPECT_EQ(finish(core, 1), (Actions{admit(2), rider(3, 2), rider(4, 2), rider(5, 2)}));
+  // Riders hold no place under the global cap, but count as in flight.
+  EXPECT_EQ(core.in_flight(), 1u);
+  EXPECT_EQ(core.snapshot(clock.now).in_flight, 4u);
+  EXPECT_EQ(core.snapshot(clock.now).riders_total, 3u);
+  // A rider finishing frees nothing; the leader's connection does.
+  EXPECT_TRUE(finish(core, 3).empty());
+  EXPECT_TRUE(finish(core, 4).empty());
+  EXPECT_EQ(finish(core, 2), (Actions{admit(6), rider(7, 6)}));
+  EXPECT_TRUE(finish(core, 5).empty());
+  EXPECT_TRUE(finish(core, 7).empty());
+  EXPECT_TRUE(finish(core, 6).empty());
+  EXPECT_EQ(core.in_flight(), 0u);
+  EXPECT_EQ(core.snapshot(clock.now).in_flight, 0u);
+}
+
+TEST_F(MultiplexerCoreTest, RidersKeepEachClientsOrderAndComeFromTheClientsNextInTurn) {
+  Core core(batched(1, 0, 8));
+  Actions a;
+  core.enqueue("holder", 1, 1, far(), clock.now, a, 0);
+  // alice: key 7, then key 8, then key 7 again: her third may not overtake her second.
+  core.enqueue("alice", 10, 1, far(), clock.now, a, 7);
+  core.enqueue("alice", 11, 1, far(), clock.now, a, 8);
+  core.enqueue("alice", 12, 1, far(), clock.now, a, 7);
+  core.enqueue("bob", 20, 1, far(), clock.now, a, 7);
+  core.enqueue("bob", 21, 1, far(), clock.now, a, 7);
+  core.enqueue("carol", 30, 1, far(), clock.now, a, 0);  // no key: never rides
+  core.enqueue("dave", 40, 1, far(), clock.now, a, 7);
+  EXPECT_EQ(a, (Actions{admit(1)}));
+  // alice leads; then one per client per pass in round order: bob, dave, then bob again.
+  EXPECT_EQ(finish(core, 1), (Actions{admit(10), rider(20, 10), rider(40, 10), rider(21, 10)}));
+  EXPECT_EQ(finish(core, 10), (Actions{admit(30)}));
+  EXPECT_EQ(finish(core, 30), (Actions{admit(11)}));
+  EXPECT_EQ(finish(core, 11), (Actions{admit(12)}));
+}
+
+TEST_F(MultiplexerCoreTest, RidersHoldNoPlaceUnderThePerClientCap) {
+  Core core(batched(2, 1, 3));
+  Actions a;
+  core.enqueue("holder", 1, 1, far(), clock.now, a, 0);
+  core.enqueue("other", 2, 1, far(), clock.now, a, 0);
+  for (Id id = 10; id < 16; ++id) core.enqueue("alice", id, 1, far(), clock.now, a, 7);
+  EXPECT_EQ(a, (Actions{admit(1), admit(2)}));
+  // alice gets one connection (her cap) and two riders on it.
+  EXPECT_EQ(finish(core, 1), (Actions{admit(10), rider(11, 10), rider(12, 10)}));
+  const MultiplexerStats stats = core.snapshot(clock.now);
+  const auto* alice = client_stats(stats, "alice");
+  ASSERT_NE(alice, nullptr);
+  EXPECT_EQ(alice->in_flight, 3u);
+  // Another connection frees, but alice is at her cap until her leader is done.
+  EXPECT_TRUE(finish(core, 2).empty());
+  EXPECT_TRUE(finish(core, 11).empty());
+  EXPECT_EQ(finish(core, 10), (Actions{admit(13), rider(14, 13), rider(15, 13)}));
+}
+
+TEST_F(MultiplexerCoreTest, WithoutBatchDepthKeysChangeNothing) {
+  Core core(batched(1, 0, 1));
+  Actions a;
+  for (Id id = 1; id <= 3; ++id) core.enqueue("alice", id, 1, far(), clock.now, a, 7);
+  EXPECT_EQ(a, (Actions{admit(1)}));
+  EXPECT_EQ(admitted_while_finishing(core, 1, 2), (std::vector<Id>{2, 3}));
 }
 
 // The promise the product makes: one client's burst cannot starve another. A floods 1000
