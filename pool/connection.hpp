@@ -2,6 +2,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
 #include <span>
 #include <string_view>
 
@@ -33,6 +36,58 @@ struct ExecResult {
   bool stopped_by_sink = false;     // the sink asked to stop before the last row
 };
 
+// Carries one caller's giving up into a statement that another coroutine runs for it (a batch
+// driven by another request). Thread-safe.
+class RemoteCancel {
+ public:
+  // The caller gave up: runs the armed hook, if any.
+  void request() {
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mutex_);
+      requested_ = true;
+      hook = hook_;
+    }
+    if (hook) hook();
+  }
+  // The runner: calls `hook` on request() until disarm(), and at once if it came already. A
+  // hook may still run just after disarm() returns, so it must stay harmless then.
+  void arm(std::function<void()> hook) {
+    bool now = false;
+    {
+      std::lock_guard lock(mutex_);
+      hook_ = hook;
+      now = requested_;
+    }
+    if (now) hook();
+  }
+  void disarm() {
+    std::lock_guard lock(mutex_);
+    hook_ = nullptr;
+  }
+  bool requested() {
+    std::lock_guard lock(mutex_);
+    return requested_;
+  }
+
+ private:
+  std::mutex mutex_;
+  bool requested_ = false;
+  std::function<void()> hook_;
+};
+
+// One statement of a batch (Connection::execute_batch), and what came of it.
+struct BatchItem {
+  Statement stmt;
+  RowSink* sink = nullptr;
+  Deadline deadline{};
+  RemoteCancel cancel;
+  // Written by the batch: the result, or why there is none, then settled.
+  ExecResult result;
+  std::exception_ptr error;
+  bool settled = false;
+};
+
 // One open database connection, as the pool and the tools see it, whatever the backend.
 //
 // Not thread-safe: the pool hands a connection to one borrower at a time. Every operation
@@ -44,6 +99,15 @@ class Connection {
 
   // Runs one statement, streaming any result rows into `sink`.
   virtual asio::awaitable<ExecResult> execute(Statement stmt, RowSink& sink, Deadline deadline) = 0;
+
+  // Runs several statements, in the order given, each with its own sink and deadline;
+  // outcomes go to the items, never thrown. For reads that leave the session's context as
+  // they found it (what the SQL guard passes). Cancelling the awaiting operation cancels
+  // items[caller] only; each item's own RemoteCancel cancels it. A backend that can pipelines
+  // them (sends all, then reads the answers in order: one round trip instead of n); this
+  // default runs them one after another.
+  virtual asio::awaitable<void> execute_batch(std::span<BatchItem* const> items,
+                                              std::size_t caller);
 
   // A cheap round trip proving the connection still works.
   virtual asio::awaitable<void> validate(Deadline deadline) = 0;

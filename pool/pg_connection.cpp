@@ -57,58 +57,68 @@ void send_cancel_request(const tcp::endpoint& server, std::int32_t pid, std::int
 
 }  // namespace
 
-// The part of a connection the watchdog thread touches: which run is executing, why it was
-// cancelled, where to send a cancel request. Shared with the watchdog's callbacks, so one
-// that arrives after the connection is gone finds it detached.
+// The part of a connection the watchdog thread touches: which run is executing on the server,
+// why each run of the current exchange was cancelled, where to send a cancel request. An
+// exchange (one statement, or a pipelined batch) numbers its statements as consecutive runs.
+// Shared with the watchdog's callbacks, so one that arrives after the connection is gone
+// finds it detached.
 struct PgLink {
   std::mutex mutex;
   tcp::endpoint server;
   std::int32_t pid = 0;
   std::int32_t secret = 0;
-  int fd = -1;  // the connection's socket while it is open
-  std::uint64_t run = 0;
+  int fd = -1;              // the connection's socket while it is open
+  std::uint64_t run = 0;    // the last run handed out
+  std::uint64_t first = 1;  // the current exchange's runs: [first, run]
+  std::uint64_t front = 0;  // the run the server is executing, while `executing`
   bool executing = false;
-  CancelReason why = CancelReason::none;
-  int cancels_sent = 0;  // cancel requests sent during the current run
+  std::vector<CancelReason> why;  // by run - first
+  int cancels_sent = 0;           // cancel requests sent during the current exchange
 
-  std::uint64_t open() {
+  // Starts an exchange of `n` runs; returns the first.
+  std::uint64_t open(std::size_t n) {
     std::lock_guard lock(mutex);
-    why = CancelReason::none;
+    first = run + 1;
+    run += n;
+    why.assign(n, CancelReason::none);
     executing = false;
     cancels_sent = 0;
-    return ++run;
+    return first;
   }
 
-  // Returns why the run was cancelled before it started, or none (then it is executing).
-  CancelReason enter() {
+  // Run `r` is the one the server executes now, or will once its request is written. Unless
+  // `sent` (it is on its way already), a run cancelled before this point does not start.
+  // Returns why it was cancelled, or none.
+  CancelReason enter(std::uint64_t r, bool sent) {
     std::lock_guard lock(mutex);
-    executing = why == CancelReason::none;
-    return why;
+    front = r;
+    executing = sent || why[r - first] == CancelReason::none;
+    return why[r - first];
   }
 
-  // Ends the run; returns how many cancel requests it sent.
+  // Ends run `r`; returns how many cancel requests the exchange has sent so far.
   int leave() {
     std::lock_guard lock(mutex);
     executing = false;
     return cancels_sent;
   }
 
-  CancelReason reason() {
+  CancelReason reason(std::uint64_t r) {
     std::lock_guard lock(mutex);
-    return why;
+    return r >= first && r <= run ? why[r - first] : CancelReason::none;
   }
 
-  // Records `reason` for run `r` (the first reason wins) and, if that run is executing,
-  // sends the server a cancel request. Returns true while the run still executes.
+  // Records `reason` for run `r` (the first reason wins) and, if the server is executing that
+  // run, sends it a cancel request. Returns true while the run still executes.
   bool cancel(CancelReason reason, std::uint64_t r) {
     tcp::endpoint to;
     std::int32_t p = 0;
     std::int32_t s = 0;
     {
       std::lock_guard lock(mutex);
-      if (r != run) return false;
-      if (why == CancelReason::none) why = reason;
-      if (!executing || fd < 0) return false;
+      if (r < first || r > run) return false;
+      if (why[r - first] == CancelReason::none) why[r - first] = reason;
+      if (!executing || front != r || fd < 0) return false;
       ++cancels_sent;
       to = server;
       p = pid;
@@ -121,7 +131,7 @@ struct PgLink {
   // Shuts the socket down under a run the server does not finish: the pending read fails.
   void abort(std::uint64_t r) {
     std::lock_guard lock(mutex);
-    if (r == run && executing && fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    if (r == front && executing && fd >= 0) ::shutdown(fd, SHUT_RDWR);
   }
 
   void detach() {
@@ -297,6 +307,94 @@ class PgConnection::Row final : public RowView {
   mutable std::vector<std::vector<std::byte>> scratch_;  // bytea, per column
 };
 
+// One statement's answer after its Bind and Execute: rows into the sink (the first result set
+// only), the command tag, the first error. A prepared statement's columns are known from its
+// description (`bound`, as the Bind asked for them); the unprepared path describes its portal.
+class PgConnection::Answer {
+ public:
+  Answer(PgConnection& conn, RowSink& sink, const std::vector<pg::Field>* bound, bool has_rows)
+      : conn_(conn), sink_(sink), bound_(bound), has_rows_(has_rows) {
+    if (bound_ != nullptr) conn_.row_->reset(*bound_);
+  }
+
+  void on(const Message& m) {
+    switch (m.type) {
+      case 'T':                         // only the unprepared path describes its portal
+        if (first_result_done_) break;  // only the first result set is wanted
+        fields_ = pg::parse_row_description(m.body);
+        conn_.row_->reset(fields_);
+        send_columns(fields_);
+        break;
+      case 'D':
+        if (first_result_done_ || stopped_ || sink_failure || error) break;
+        if (!columns_sent && bound_ != nullptr) send_columns(*bound_);
+        conn_.row_->bind(m.body);
+        try {
+          ++result.rows_fetched;
+          if (!sink_.row(*conn_.row_)) {
+            stopped_ = true;
+            result.stopped_by_sink = true;
+          }
+        } catch (...) {
+          sink_failure = std::current_exception();
+        }
+        break;
+      case 'C': {
+        pg::MessageReader r(m.body);
+        const std::string_view tag = r.cstr();
+        if (!first_result_done_) {
+          if (!columns_sent && bound_ != nullptr && has_rows_) send_columns(*bound_);
+          result.rows_affected = pg::rows_affected(tag);
+        }
+        first_result_done_ = true;
+        if (tag == "DISCARD ALL" || tag == "DEALLOCATE ALL") {
+          conn_.prepared_.clear();  // the server forgot every prepared statement
+          conn_.to_close_.clear();
+        }
+        break;
+      }
+      case 'E':
+        if (!error) error = pg::parse_error(m.body);
+        break;
+      case '1':  // ParseComplete
+      case '2':  // BindComplete
+      case 'n':  // NoData
+      case 'I':  // EmptyQueryResponse
+      case 's':  // PortalSuspended
+        break;
+      default:
+        conn_.unexpected(m.type);
+    }
+  }
+
+  ExecResult result;
+  std::optional<Diagnostic> error;
+  std::exception_ptr sink_failure;
+  bool columns_sent = false;  // the sink heard of the result: the statement cannot be rerun
+
+ private:
+  void send_columns(std::span<const pg::Field> f) {
+    columns_sent = true;
+    if (sink_failure) return;
+    try {
+      std::vector<ColumnInfo> cols;
+      cols.reserve(f.size());
+      for (const auto& c : f) cols.push_back(c.info);
+      sink_.columns(cols);
+    } catch (...) {
+      sink_failure = std::current_exception();
+    }
+  }
+
+  PgConnection& conn_;
+  RowSink& sink_;
+  const std::vector<pg::Field>* bound_;
+  bool has_rows_;
+  std::vector<pg::Field> fields_;
+  bool first_result_done_ = false;
+  bool stopped_ = false;
+};
+
 // ---- backend ----
 
 PgBackend::PgBackend(PgBackendParams params, Watchdog& watchdog)
@@ -425,7 +523,7 @@ asio::awaitable<void> PgConnection::fill() {
                                        asio::redirect_error(asio::use_awaitable, ec));
   if (ec == asio::error::operation_aborted) co_return;  // the caller cancelled
   if (ec) {
-    if (link_->reason() == CancelReason::deadline) {
+    if (link_->reason(front_run_) == CancelReason::deadline) {
       reusable_ = false;
       throw DbError(errc::statement_timeout, source_,
                     {"57014", 0,
@@ -459,22 +557,39 @@ const PgConnection::Prepared* PgConnection::remember(std::string key, Prepared p
   return &prepared_.insert_or_assign(std::move(key), std::move(p)).first->second;
 }
 
-template <class OnMessage>
-asio::awaitable<void> PgConnection::round_trip(const asio::cancellation_state& cancel_state,
-                                               std::uint64_t run, bool& cancel_sent,
-                                               OnMessage on_message) {
-  co_await asio::async_write(
-      socket_, asio::buffer(out_),
-      asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+void PgConnection::describe(Prepared& p, std::optional<Diagnostic>& error, const Message& m) {
+  switch (m.type) {
+    case 'T':
+      p.fields = pg::parse_row_description(m.body);
+      p.has_rows = true;
+      for (pg::Field& f : p.fields) f.binary = pg::binary_result(f.type_oid);
+      break;
+    case 'E':
+      if (!error) error = pg::parse_error(m.body);
+      break;
+    case '1':  // ParseComplete
+    case '3':  // CloseComplete
+    case 't':  // ParameterDescription
+    case 'n':  // NoData
+      break;
+    default:
+      unexpected(m.type);
+  }
+}
+
+template <class OnCancel, class OnMessage>
+asio::awaitable<void> PgConnection::read_answer(const asio::cancellation_state& cancel_state,
+                                                bool& cancel_seen, OnCancel on_cancel,
+                                                OnMessage on_message) {
   for (;;) {
     Message m;
     while (!next(m)) {
-      if (!cancel_sent && cancel_state.cancelled() != asio::cancellation_type::none) {
+      if (!cancel_seen && cancel_state.cancelled() != asio::cancellation_type::none) {
         // The caller cancelled (a read ended early, or the signal came during the write):
-        // ask the server to stop the statement and read on to ReadyForQuery, so the
+        // the server is asked to stop, and the answer is read on to ReadyForQuery, so the
         // connection stays usable.
-        cancel_sent = true;
-        watchdog_.run_soon(PgCancelRun{&watchdog_, link_, run, CancelReason::caller});
+        cancel_seen = true;
+        on_cancel();
       }
       co_await fill();
     }
@@ -490,10 +605,25 @@ asio::awaitable<void> PgConnection::round_trip(const asio::cancellation_state& c
   }
 }
 
+template <class OnMessage>
+asio::awaitable<void> PgConnection::round_trip(const asio::cancellation_state& cancel_state,
+                                               std::uint64_t run, bool& cancel_sent,
+                                               OnMessage on_message) {
+  co_await asio::async_write(
+      socket_, asio::buffer(out_),
+      asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+  co_await read_answer(
+      cancel_state, cancel_sent,
+      [&] {
+        watchdog_.run_soon(PgCancelRun{&watchdog_, link_, run, CancelReason::caller});
+      },
+      on_message);
+}
+
 asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
                                                   Deadline deadline) {
   if (!socket_.is_open() || !reusable_) lost("the connection is closed");
-  const std::uint64_t run = link_->open();
+  const std::uint64_t run = link_->open(1);
   const std::uint64_t timer =
       watchdog_.arm(deadline, PgCancelRun{&watchdog_, link_, run, CancelReason::deadline});
   struct Disarm {
@@ -517,9 +647,10 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
   if (cancel_state.cancelled() != asio::cancellation_type::none) {
     link_->cancel(CancelReason::caller, run);
   }
-  if (link_->enter() != CancelReason::none) {
+  front_run_ = run;
+  if (link_->enter(run, false) != CancelReason::none) {
     link_->leave();
-    const bool deadline_passed = link_->reason() == CancelReason::deadline;
+    const bool deadline_passed = link_->reason(run) == CancelReason::deadline;
     throw DbError(deadline_passed ? errc::statement_timeout : errc::cancelled, source_,
                   {"57014", 0,
                    deadline_passed ? "the statement's deadline passed before it started"
@@ -535,7 +666,6 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
   std::optional<Diagnostic> error;
   std::exception_ptr sink_failure;
   std::exception_ptr failure;
-  std::vector<pg::Field> fields;
   bool cancel_sent = false;
   try {
     for (int attempt = 0;; ++attempt) {
@@ -551,100 +681,26 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
           Prepared p;
           p.name = "sluice_" + std::to_string(++statement_seq_);
           pg::write_prepare(out_, p.name, sql, stmt.params);
-          co_await round_trip(cancel_state, run, cancel_sent, [&](const Message& m) {
-            switch (m.type) {
-              case 'T':
-                p.fields = pg::parse_row_description(m.body);
-                p.has_rows = true;
-                break;
-              case 'E':
-                if (!error) error = pg::parse_error(m.body);
-                break;
-              case '1':  // ParseComplete
-              case '3':  // CloseComplete
-              case 't':  // ParameterDescription
-              case 'n':  // NoData
-                break;
-              default:
-                unexpected(m.type);
-            }
-          });
+          co_await round_trip(cancel_state, run, cancel_sent,
+                              [&](const Message& m) { describe(p, error, m); });
           if (error) break;
-          for (pg::Field& f : p.fields) f.binary = pg::binary_result(f.type_oid);
           prep = remember(key, std::move(p));
         }
         out_.clear();
         pg::write_bind_execute(out_, prep->name, stmt.params, prep->fields, stmt.row_limit);
-        row_->reset(prep->fields);
       } else {
         out_.clear();
         pg::write_query(out_, sql, stmt.params, stmt.row_limit);
       }
 
-      bool columns_sent = false;
-      bool first_result_done = false;
-      bool stopped = false;
-      auto send_columns = [&](std::span<const pg::Field> f) {
-        columns_sent = true;
-        if (sink_failure) return;
-        try {
-          std::vector<ColumnInfo> cols;
-          cols.reserve(f.size());
-          for (const auto& c : f) cols.push_back(c.info);
-          sink.columns(cols);
-        } catch (...) {
-          sink_failure = std::current_exception();
-        }
-      };
-      co_await round_trip(cancel_state, run, cancel_sent, [&](const Message& m) {
-        switch (m.type) {
-          case 'T':                        // only the unprepared path describes its portal
-            if (first_result_done) break;  // only the first result set is wanted
-            fields = pg::parse_row_description(m.body);
-            row_->reset(fields);
-            send_columns(fields);
-            break;
-          case 'D':
-            if (first_result_done || stopped || sink_failure || error) break;
-            if (!columns_sent && prep != nullptr) send_columns(prep->fields);
-            row_->bind(m.body);
-            try {
-              ++result.rows_fetched;
-              if (!sink.row(*row_)) {
-                stopped = true;
-                result.stopped_by_sink = true;
-              }
-            } catch (...) {
-              sink_failure = std::current_exception();
-            }
-            break;
-          case 'C': {
-            pg::MessageReader r(m.body);
-            const std::string_view tag = r.cstr();
-            if (!first_result_done) {
-              if (!columns_sent && prep != nullptr && prep->has_rows) send_columns(prep->fields);
-              result.rows_affected = pg::rows_affected(tag);
-            }
-            first_result_done = true;
-            if (tag == "DISCARD ALL" || tag == "DEALLOCATE ALL") {
-              prepared_.clear();  // the server forgot every prepared statement
-              to_close_.clear();
-            }
-            break;
-          }
-          case 'E':
-            if (!error) error = pg::parse_error(m.body);
-            break;
-          case '1':  // ParseComplete
-          case '2':  // BindComplete
-          case 'n':  // NoData
-          case 'I':  // EmptyQueryResponse
-          case 's':  // PortalSuspended
-            break;
-          default:
-            unexpected(m.type);
-        }
-      });
+      Answer answer(*this, sink, prep != nullptr ? &prep->fields : nullptr,
+                    prep != nullptr && prep->has_rows);
+      co_await round_trip(cancel_state, run, cancel_sent,
+                          [&answer](const Message& m) { answer.on(m); });
+      result = answer.result;
+      error = std::move(answer.error);
+      sink_failure = answer.sink_failure;
+      const bool columns_sent = answer.columns_sent;
       // A prepared statement the server no longer has, or whose result type changed under
       // it (DDL since), fails at Bind before anything reached the sink: prepare it again.
       const bool stale =
@@ -672,7 +728,7 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
                 {"08006", 0, "writing to PostgreSQL: " + e.code().message()}));
   }
   const int cancels = link_->leave();
-  const CancelReason why = link_->reason();
+  const CancelReason why = link_->reason(run);
   co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
   if (in_.size() > kKeptBuffer && begin_ == end_) {
     in_.assign(kInitialBuffer, '\0');
@@ -701,6 +757,242 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
   }
   if (sink_failure) std::rethrow_exception(sink_failure);
   co_return result;
+}
+
+asio::awaitable<void> PgConnection::execute_batch(std::span<BatchItem* const> items,
+                                                  std::size_t caller) {
+  co_await run_batch(items, caller, true);
+}
+
+asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items, std::size_t caller,
+                                              bool may_retry) {
+  const std::size_t n = items.size();
+  auto settle = [](BatchItem& item, std::exception_ptr e) {
+    item.error = std::move(e);
+    item.settled = true;
+  };
+  auto settle_rest = [&](const std::exception_ptr& e) {
+    for (BatchItem* item : items) {
+      if (!item->settled) settle(*item, e);
+    }
+  };
+  if (n == 0) co_return;
+  if (!socket_.is_open() || !reusable_) {
+    settle_rest(std::make_exception_ptr(
+        DbError(errc::connection_lost, source_, {"08006", 0, "the connection is closed"})));
+    co_return;
+  }
+
+  // Every statement is a run of its own, with its own deadline and caller.
+  const std::uint64_t first = link_->open(n);
+  struct Disarm {
+    Watchdog& w;
+    std::span<BatchItem* const> items;
+    std::vector<std::uint64_t> timers;
+    ~Disarm() {
+      for (const std::uint64_t t : timers) w.disarm(t);
+      for (BatchItem* item : items) item->cancel.disarm();
+    }
+  } disarm{watchdog_, items, {}};
+  disarm.timers.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    disarm.timers.push_back(watchdog_.arm(
+        items[i]->deadline, PgCancelRun{&watchdog_, link_, first + i, CancelReason::deadline}));
+    items[i]->cancel.arm([w = &watchdog_, link = link_, r = first + i] {
+      w->run_soon(PgCancelRun{w, link, r, CancelReason::caller});
+    });
+  }
+
+  // One write for all.
+  struct Plan {
+    std::string numbered;      // the text with $n placeholders, when it has parameters
+    Prepared* prep = nullptr;  // the prepared statement it binds, if any
+    bool parses = false;       // its request starts with that statement's Parse and Describe
+    bool fresh = false;        // that statement was parsed in this batch: it answers in text
+  };
+  std::vector<Plan> plans(n);
+  out_.clear();
+  for (std::size_t i = 0; i < n; ++i) {
+    const Statement& stmt = items[i]->stmt;
+    Plan& plan = plans[i];
+    std::string_view sql = stmt.sql;
+    if (!stmt.params.empty()) {
+      try {
+        plan.numbered = pg::number_placeholders(stmt.sql, stmt.params.size(), source_);
+      } catch (...) {
+        settle(*items[i], std::current_exception());  // never sent
+        continue;
+      }
+      sql = plan.numbered;
+    }
+    if (!pg::worth_preparing(sql)) {
+      pg::write_query(out_, sql, stmt.params, stmt.row_limit);
+      continue;
+    }
+    std::string key = pg::statement_key(sql, stmt.params);
+    auto it = prepared_.find(key);
+    if (it == prepared_.end()) {
+      // Evicts the least recently used, never one bound earlier in this batch (each was just
+      // used, and a batch holds fewer statements than the cap).
+      make_room();
+      for (const std::string& old : to_close_) pg::write_close(out_, old);
+      to_close_.clear();
+      Prepared p;
+      p.name = "sluice_" + std::to_string(++statement_seq_);
+      p.pending = true;
+      pg::write_prepare(out_, p.name, sql, stmt.params);
+      plan.parses = true;
+      it = prepared_.emplace(std::move(key), std::move(p)).first;
+    }
+    it->second.last_used = ++use_clock_;
+    plan.prep = &it->second;
+    plan.fresh = it->second.pending;
+    pg::write_bind_execute(out_, plan.prep->name, stmt.params,
+                           plan.fresh ? std::span<const pg::Field>() : plan.prep->fields,
+                           stmt.row_limit);
+  }
+
+  const asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  const bool throw_if_cancelled = co_await asio::this_coro::throw_if_cancelled();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  bool cancel_seen = false;
+  auto on_cancel = [&] {
+    if (caller < n) items[caller]->cancel.request();
+  };
+
+  int answered = 0;  // cancel requests that stopped a statement (57014)
+  struct Retry {
+    std::size_t item;
+    Diagnostic error;
+  };
+  std::vector<Retry> retries;
+  std::exception_ptr failure;
+  try {
+    co_await asio::async_write(
+        socket_, asio::buffer(out_),
+        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    for (std::size_t i = 0; i < n; ++i) {
+      if (items[i]->settled) continue;  // never sent
+      BatchItem& item = *items[i];
+      Plan& plan = plans[i];
+      const std::uint64_t run = first + i;
+      front_run_ = run;
+      // The server gets to this statement now; one cancelled while it waited its turn is
+      // cancelled now.
+      const CancelReason early = link_->enter(run, true);
+      if (early != CancelReason::none) {
+        watchdog_.run_soon(PgCancelRun{&watchdog_, link_, run, early});
+      }
+      if (plan.parses) {
+        Prepared& p = *plan.prep;
+        co_await read_answer(cancel_state, cancel_seen, on_cancel,
+                             [&](const Message& m) { describe(p, p.parse_error, m); });
+        if (!p.parse_error) p.pending = false;
+      }
+      std::vector<pg::Field> text;  // a statement parsed in this batch was bound for text
+      const std::vector<pg::Field>* bound = nullptr;
+      if (plan.prep != nullptr) {
+        bound = &plan.prep->fields;
+        if (plan.fresh) {
+          text = plan.prep->fields;
+          for (pg::Field& f : text) f.binary = false;
+          bound = &text;
+        }
+      }
+      Answer answer(*this, *item.sink, bound, plan.prep != nullptr && plan.prep->has_rows);
+      co_await read_answer(cancel_state, cancel_seen, on_cancel,
+                           [&answer](const Message& m) { answer.on(m); });
+      const int cancels = link_->leave();
+      const CancelReason why = link_->reason(run);
+
+      std::optional<Diagnostic> error = std::move(answer.error);
+      // Its Bind failed because the Parse did: the Parse's error is the one that tells.
+      if (plan.prep != nullptr && plan.prep->parse_error) error = plan.prep->parse_error;
+      if (error && error->sqlstate == "57014") ++answered;
+      const bool stale =
+          error && plan.prep != nullptr && !plan.fresh &&
+          (error->sqlstate == "26000" ||
+           (error->sqlstate == "0A000" && error->message.find("cached plan") != std::string::npos));
+      // Stopped by a cancel request meant for a statement before it.
+      const bool neighbour =
+          error && error->sqlstate == "57014" && why == CancelReason::none && cancels > 0;
+      if ((stale || neighbour) && !answer.columns_sent) {
+        if (stale) plan.prep->pending = true;  // forgotten below, and prepared again
+        retries.push_back({i, std::move(*error)});
+        continue;
+      }
+      if (error) {
+        errc kind = classify_sqlstate(error->sqlstate);
+        if (why != CancelReason::none && kind != errc::connection_lost) {
+          kind = why == CancelReason::deadline ? errc::statement_timeout : errc::cancelled;
+          if (why == CancelReason::deadline) {
+            error->message = "statement cancelled at its deadline: " + error->message;
+          }
+        }
+        if (kind == errc::connection_lost) reusable_ = false;
+        settle(item, std::make_exception_ptr(DbError(kind, source_, std::move(*error))));
+      } else if (why == CancelReason::caller) {
+        settle(item, std::make_exception_ptr(DbError(errc::cancelled, source_,
+                                                     {"57014", 0, "the statement was cancelled"})));
+      } else if (answer.sink_failure) {
+        settle(item, answer.sink_failure);
+      } else {
+        item.result = answer.result;
+        item.settled = true;
+      }
+    }
+  } catch (const pg::ProtocolError& e) {
+    reusable_ = false;
+    failure =
+        std::make_exception_ptr(DbError(errc::connection_lost, source_, {"08P01", 0, e.what()}));
+  } catch (const DbError& e) {
+    if (e.kind() == errc::connection_lost || e.kind() == errc::statement_timeout) {
+      reusable_ = false;
+    }
+    failure = std::current_exception();
+  } catch (const boost::system::system_error& e) {
+    reusable_ = false;
+    failure = std::make_exception_ptr(
+        DbError(errc::connection_lost, source_,
+                {"08006", 0, "writing to PostgreSQL: " + e.code().message()}));
+  }
+  const int cancels = link_->leave();
+  co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
+  // A cancel request still on its way could stop a later statement: only as many sent as
+  // answered leaves none behind.
+  if (cancels > answered) reusable_ = false;
+  if (in_.size() > kKeptBuffer && begin_ == end_) {
+    in_.assign(kInitialBuffer, '\0');
+    begin_ = end_ = 0;
+  }
+  // Forget statements whose Parse failed, that went stale, or whose answer never came.
+  std::erase_if(prepared_, [](const auto& entry) { return entry.second.pending; });
+
+  if (failure) {
+    settle_rest(failure);
+    co_return;
+  }
+  if (retries.empty()) co_return;
+  if (may_retry && reusable_) {
+    std::vector<BatchItem*> again;
+    std::size_t again_caller = again.max_size();
+    for (const Retry& r : retries) {
+      if (r.item == caller) again_caller = again.size();
+      again.push_back(items[r.item]);
+    }
+    co_await run_batch(again, again_caller, false);
+    co_return;
+  }
+  for (Retry& r : retries) {
+    const errc kind = classify_sqlstate(r.error.sqlstate);
+    if (r.error.sqlstate == "57014") {
+      r.error.message =
+          "cancelled by a cancel request meant for the statement before it on the same "
+          "connection; retry it (" +
+          r.error.message + ")";
+    }
+    settle(*items[r.item], std::make_exception_ptr(DbError(kind, source_, std::move(r.error))));
+  }
 }
 
 asio::awaitable<void> PgConnection::validate(Deadline deadline) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +53,14 @@ class PgConnection final : public Connection {
   ~PgConnection() override;
 
   asio::awaitable<ExecResult> execute(Statement stmt, RowSink& sink, Deadline deadline) override;
+  // Pipelined: one write with every statement (Bind, Execute, Sync each; a statement new to the
+  // connection is parsed and described in the same write and answers in text this once), then
+  // the answers in order. Each statement is its own implicit transaction and its own run for
+  // cancellation: a deadline or a cancelled caller cancels that statement when the server gets
+  // to it. A cancel request that arrives late may stop the next statement instead; one stopped
+  // so before any of its rows reached the sink runs again, once.
+  asio::awaitable<void> execute_batch(std::span<BatchItem* const> items,
+                                      std::size_t caller) override;
   asio::awaitable<void> validate(Deadline deadline) override;
   asio::awaitable<void> close() noexcept override;
   bool reusable() const noexcept override { return reusable_ && socket_.is_open(); }
@@ -62,12 +71,15 @@ class PgConnection final : public Connection {
     std::string_view body;
   };
   class Row;
+  class Answer;
   // A statement prepared on this connection (named, parsed and described once).
   struct Prepared {
     std::string name;
     std::vector<pg::Field> fields;  // the result columns, when has_rows
     bool has_rows = false;
     std::uint64_t last_used = 0;
+    bool pending = false;                   // parsed in the running batch, answer not read yet
+    std::optional<Diagnostic> parse_error;  // while pending: the Parse failed
   };
 
   const Prepared* find_prepared(const std::string& key);
@@ -75,11 +87,23 @@ class PgConnection final : public Connection {
   // the same write as the new Parse.
   void make_room();
   const Prepared* remember(std::string key, Prepared p);
-  // Writes out_, then hands every message up to ReadyForQuery to `on_message` (notices and
-  // parameter changes excepted). A cancelled caller makes it send a cancel request once.
+  // Hands every message up to ReadyForQuery to `on_message` (notices and parameter changes
+  // excepted). The first time it sees the caller cancelled it calls `on_cancel` and reads on.
+  template <class OnCancel, class OnMessage>
+  asio::awaitable<void> read_answer(const asio::cancellation_state& cancel_state, bool& cancel_seen,
+                                    OnCancel on_cancel, OnMessage on_message);
+  // Writes out_, then reads one answer; a cancelled caller makes it send a cancel request for
+  // `run` once.
   template <class OnMessage>
   asio::awaitable<void> round_trip(const asio::cancellation_state& cancel_state, std::uint64_t run,
                                    bool& cancel_sent, OnMessage on_message);
+  // Takes a message of the answer to Parse and Describe into `p` (result columns, in the
+  // formats a Bind asks for) or `error`.
+  void describe(Prepared& p, std::optional<Diagnostic>& error, const Message& m);
+  // execute_batch(); statements that must run again (their prepared statement went stale, or
+  // a cancel meant for a neighbour stopped them) do so once, in a second batch, if `may_retry`.
+  asio::awaitable<void> run_batch(std::span<BatchItem* const> items, std::size_t caller,
+                                  bool may_retry);
 
   // Takes the next complete message from the read buffer; false when more bytes are needed.
   bool next(Message& m);
@@ -102,6 +126,7 @@ class PgConnection final : public Connection {
   std::unordered_map<std::string, Prepared> prepared_;  // by pg::statement_key
   std::vector<std::string> to_close_;  // evicted statement names, closed with the next Parse
                                        // (or never, if a failure comes first: harmless)
+  std::uint64_t front_run_ = 0;        // the run being answered (PgLink)
   std::uint64_t statement_seq_ = 0;
   std::uint64_t use_clock_ = 0;
   bool reusable_ = true;

@@ -391,5 +391,156 @@ TEST_F(PgNativeTest, APoolOfFourServesManyConcurrentCallersCorrectly) {
   EXPECT_EQ(correct, kCallers);
 }
 
+// ---- batches (Connection::execute_batch): several statements, one write, answers in order ----
+
+struct Call {
+  std::string sql;
+  std::vector<Param> params;
+  std::chrono::milliseconds timeout = 10s;
+};
+
+// The statements of one batch, their items and where their rows go. BatchItem holds a mutex:
+// kept by pointer.
+struct Batch {
+  explicit Batch(std::vector<Call> c) : calls(std::move(c)), out(calls.size()) {
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      auto& item = items.emplace_back(std::make_unique<pool::BatchItem>());
+      item->stmt = pool::Statement{calls[i].sql, calls[i].params};
+      item->sink = &out[i];
+      item->deadline = pool::Clock::now() + calls[i].timeout;
+      pointers.push_back(item.get());
+    }
+  }
+  std::optional<pool::DbError> error(std::size_t i) const {
+    if (!items[i]->error) return std::nullopt;
+    try {
+      std::rethrow_exception(items[i]->error);
+    } catch (const pool::DbError& e) {
+      return e;
+    }
+  }
+  // The error's kind and what it says, or "ok".
+  std::string outcome(std::size_t i) const {
+    const auto e = error(i);
+    return e ? std::string(pool::make_error_code(e->kind()).message()) + ": " + e->what() : "ok";
+  }
+  std::vector<Call> calls;  // the statements' text and parameters, which the items view
+  std::vector<pool::ResultBuffer> out;
+  std::vector<std::unique_ptr<pool::BatchItem>> items;
+  std::vector<pool::BatchItem*> pointers;
+};
+
+// Each statement's answer goes to its own sink, twice: first as parsed in the batch itself
+// (answers in text), then reusing the prepared statements (answers in binary). A statement
+// that fails fails alone, with its own error, and the connection goes on.
+TEST_F(PgNativeTest, ABatchAnswersEachStatementIntoItsOwnSink) {
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    const std::string twice = "SELECT ?::int * 2 AS doubled, repeat('x', ?::int) AS xs";
+    const std::string unprepared = "SELECT 'big' /*" + std::string(17 * 1024, '-') + "*/";
+    const std::vector<Call> calls{
+        {twice, {std::int64_t{21}, std::int64_t{3}}},
+        {"SELECT 1/0", {}},
+        {twice, {std::int64_t{5}, std::int64_t{1}}},
+        {"SELECT generate_series(1, 3)::bigint", {}},
+        {unprepared, {}},
+        {"SELECT 'à \"quoted\"'::text, NULL::int", {}},
+    };
+    for (int round = 0; round < 2; ++round) {
+      Batch b(calls);
+      co_await conn->execute_batch(b.pointers, 0);
+      for (const auto& item : b.items) EXPECT_TRUE(item->settled);
+      EXPECT_EQ(b.outcome(0), "ok") << round;
+      EXPECT_EQ(b.out[0].rows(),
+                (std::vector<std::vector<Param>>{{std::int64_t{42}, std::string("xxx")}}))
+          << round;
+      EXPECT_EQ(b.error(1)
+                    .value_or(pool::DbError(pool::errc::statement_failed, "", {}))
+                    .diagnostic()
+                    .sqlstate,
+                "22012")
+          << b.outcome(1);
+      EXPECT_EQ(b.out[2].rows(),
+                (std::vector<std::vector<Param>>{{std::int64_t{10}, std::string("x")}}));
+      EXPECT_EQ(b.out[3].rows(), (std::vector<std::vector<Param>>{
+                                     {std::int64_t{1}}, {std::int64_t{2}}, {std::int64_t{3}}}));
+      EXPECT_EQ(b.out[4].rows(), (std::vector<std::vector<Param>>{{std::string("big")}}));
+      EXPECT_EQ(b.out[5].rows(),
+                (std::vector<std::vector<Param>>{{std::string("à \"quoted\""), pool::Null{}}}));
+      EXPECT_EQ(b.items[3]->result.rows_fetched, 3u);
+      EXPECT_TRUE(conn->reusable());
+    }
+    auto again = co_await query(*conn, "SELECT 42");
+    EXPECT_EQ(again.rows().at(0).at(0), Param(std::int64_t{42}));
+  });
+}
+
+// A statement past its deadline is stopped when the server gets to it; the statements before
+// and after it in the batch answer normally, and the whole batch ends soon after the deadline.
+TEST_F(PgNativeTest, ADeadlineInABatchStopsOnlyItsOwnStatement) {
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    Batch b({{"SELECT 1", {}}, {"SELECT pg_sleep(30)", {}, 300ms}, {"SELECT 3", {}}});
+    const auto start = pool::Clock::now();
+    co_await conn->execute_batch(b.pointers, 0);
+    EXPECT_LT(pool::Clock::now() - start, 5s);
+    EXPECT_EQ(b.out[0].rows().at(0).at(0), Param(std::int64_t{1}));
+    EXPECT_EQ(b.outcome(1).rfind(pool::make_error_code(pool::errc::statement_timeout).message(), 0),
+              0u)
+        << b.outcome(1);
+    EXPECT_EQ(b.outcome(2), "ok");
+    EXPECT_EQ(b.out[2].rows().at(0).at(0), Param(std::int64_t{3}));
+    if (conn->reusable()) {
+      auto again = co_await query(*conn, "SELECT 42");
+      EXPECT_EQ(again.rows().at(0).at(0), Param(std::int64_t{42}));
+    }
+  });
+}
+
+// A caller that gives up (its item's RemoteCancel, from outside the batch) stops only its own
+// statement; the one after it still runs.
+TEST_F(PgNativeTest, ACancelledStatementInABatchStopsAloneAndTheNextOneAnswers) {
+  run([&]() -> asio::awaitable<void> {
+    const auto ex = co_await asio::this_coro::executor;
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    Batch b({{"SELECT 1", {}}, {"SELECT pg_sleep(30)", {}}, {"SELECT 3", {}}});
+    asio::steady_timer later(ex, 200ms);
+    later.async_wait([&](boost::system::error_code) { b.items[1]->cancel.request(); });
+    const auto start = pool::Clock::now();
+    co_await conn->execute_batch(b.pointers, 0);
+    EXPECT_LT(pool::Clock::now() - start, 5s);
+    EXPECT_EQ(b.outcome(0), "ok");
+    EXPECT_EQ(b.outcome(1).rfind(pool::make_error_code(pool::errc::cancelled).message(), 0), 0u)
+        << b.outcome(1);
+    EXPECT_EQ(b.outcome(2), "ok");
+    EXPECT_EQ(b.out[2].rows().at(0).at(0), Param(std::int64_t{3}));
+  });
+}
+
+// A prepared statement whose result changed under it (DDL since) is prepared again within the
+// batch, and its neighbours are not disturbed.
+TEST_F(PgNativeTest, ABatchPreparesAStaleStatementAgain) {
+  PgCluster::shared().psql(
+      "DROP TABLE IF EXISTS batch_stale; CREATE TABLE batch_stale (a int); "
+      "INSERT INTO batch_stale VALUES (1);");
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await native()->connect(pool::Clock::now() + 10s);
+    const std::vector<Call> calls{{"SELECT 7", {}}, {"SELECT * FROM batch_stale", {}}};
+    {
+      Batch b(calls);
+      co_await conn->execute_batch(b.pointers, 0);
+      EXPECT_EQ(b.out[1].rows(), (std::vector<std::vector<Param>>{{std::int64_t{1}}}));
+    }
+    PgCluster::shared().psql("ALTER TABLE batch_stale ADD COLUMN b text DEFAULT 'new';");
+    Batch b(calls);
+    co_await conn->execute_batch(b.pointers, 0);
+    EXPECT_EQ(b.outcome(1), "ok");
+    EXPECT_EQ(b.out[1].rows(),
+              (std::vector<std::vector<Param>>{{std::int64_t{1}, std::string("new")}}));
+    EXPECT_EQ(b.out[0].rows().at(0).at(0), Param(std::int64_t{7}));
+    EXPECT_TRUE(conn->reusable());
+  });
+}
+
 }  // namespace
 }  // namespace sluice::test
