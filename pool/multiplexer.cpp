@@ -55,17 +55,29 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
 
   // Queues request `id`. Returns its outcome when decided at once (an empty error code means
   // admitted), else nullopt: attach() a handler next.
+  // With `item` (a read, from query()) in context `ctx`, the request may lead a batch or ride
+  // on another's connection.
   std::optional<std::error_code> enqueue(RequestId& id, const std::string& client,
-                                         MultiplexerCore::Cost cost, Deadline deadline) {
+                                         MultiplexerCore::Cost cost, Deadline deadline,
+                                         BatchItem* item = nullptr,
+                                         const DbContext* ctx = nullptr) {
     Effects fx;
     std::optional<std::error_code> decided;
     {
       std::lock_guard lock(mutex_);
       id = next_request_++;
       if (closed_) return make_error_code(errc::pool_closed);
-      waiters_.emplace(id, Waiter{});
+      Waiter& w = waiters_.emplace(id, Waiter{}).first->second;
+      MultiplexerCore::BatchKey key = 0;
+      if (item != nullptr && core_.params().batch_depth > 1) {
+        w.item = item;
+        w.context = &*keys_.try_emplace(*ctx, Interned{next_key_, 0}).first;
+        if (w.context->second.key == next_key_) ++next_key_;
+        ++w.context->second.refs;
+        key = w.context->second.key;
+      }
       MultiplexerCore::Actions actions;
-      core_.enqueue(client, id, cost, deadline, Clock::now(), actions);
+      core_.enqueue(client, id, cost, deadline, Clock::now(), actions, key);
       apply(actions, fx);
       auto it = waiters_.find(id);
       if (it->second.result) {
@@ -102,7 +114,37 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
 
   void cancel(RequestId id) {
     event([&](MultiplexerCore::Actions& actions, Effects& fx) {
-      if (core_.cancel(id, Clock::now(), actions)) finish(id, make_error_code(errc::cancelled), fx);
+      if (core_.cancel(id, Clock::now(), actions)) {
+        finish(id, make_error_code(errc::cancelled), fx);
+      } else if (auto it = waiters_.find(id); it != waiters_.end() && it->second.riding) {
+        // Under the lock: the rider, and so its item, cannot be resumed and gone meanwhile.
+        it->second.item->cancel.request();
+      }
+    });
+  }
+
+  struct Rider {
+    RequestId id;
+    BatchItem* item;
+  };
+  // The riders admitted onto `leader`'s connection, all at its own admission.
+  std::vector<Rider> take_riders(RequestId leader) {
+    std::lock_guard lock(mutex_);
+    auto node = batches_.extract(leader);
+    return node ? std::move(node.mapped()) : std::vector<Rider>{};
+  }
+
+  // The riders' statements have run (their items say how): they resume, and leave the caps.
+  void complete(const std::vector<Rider>& riders) {
+    event([&](MultiplexerCore::Actions& actions, Effects& fx) {
+      for (const Rider& r : riders) {
+        if (!core_.done(r.id, Clock::now(), actions)) {
+          spdlog::error("multiplexer '{}': rider {} was not in flight", pool_.source(), r.id);
+        }
+        auto it = waiters_.find(r.id);
+        if (it != waiters_.end()) it->second.riding = false;
+        finish(r.id, {}, fx);
+      }
     });
   }
 
@@ -173,10 +215,19 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
   Counters& counters() noexcept { return counters_; }
 
  private:
+  // A context that queued reads share, and the batch key standing for it while any is queued.
+  struct Interned {
+    MultiplexerCore::BatchKey key;
+    std::size_t refs;  // queued requests in it
+  };
+  using Keys = std::unordered_map<DbContext, Interned, DbContextHash>;
   struct Waiter {
     Handler handler;
     asio::any_io_executor home;  // where the waiter resumes
     std::optional<std::error_code> result;
+    BatchItem* item = nullptr;            // a read that may be batched (query())
+    Keys::value_type* context = nullptr;  // while queued with a batch key
+    bool riding = false;                  // admitted onto a leader's connection, not done
   };
   using Pending = ParkedCompletion<std::error_code>;
   // Side effects gathered under the lock and carried out after it is released.
@@ -208,6 +259,14 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
 
   void apply(const MultiplexerCore::Actions& actions, Effects& fx) {
     for (const auto& a : actions) {
+      if (a.kind == Kind::admit && a.leader != 0 && !closed_) {
+        // A rider waits on until its leader has run its statement.
+        Waiter& w = waiters_.at(a.request);
+        unqueue(w);
+        w.riding = true;
+        batches_[a.leader].push_back({a.request, w.item});
+        continue;
+      }
       std::error_code ec;
       if (a.kind == Kind::expire) {
         ec = make_error_code(errc::acquire_timeout);
@@ -228,12 +287,20 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
   void finish(RequestId id, std::error_code ec, Effects& fx) {
     auto it = waiters_.find(id);
     if (it == waiters_.end()) return;
+    unqueue(it->second);
     if (!it->second.handler) {
       it->second.result = ec;  // acquire() has not suspended yet
     } else {
       fx.completions.emplace_back(std::move(it->second.handler), std::move(it->second.home), ec);
       waiters_.erase(it);
     }
+  }
+
+  // The request left the queue: its context's batch key is one request less in use.
+  void unqueue(Waiter& w) {
+    if (w.context == nullptr) return;
+    if (--w.context->second.refs == 0) keys_.erase(w.context->first);
+    w.context = nullptr;
   }
 
   void run(Effects& fx) {
@@ -270,7 +337,10 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
 
   mutable std::mutex mutex_;
   MultiplexerCore core_;
-  std::unordered_map<RequestId, Waiter> waiters_;  // queued, or decided before attaching
+  std::unordered_map<RequestId, Waiter> waiters_;  // queued, riding, or decided before attaching
+  std::unordered_map<RequestId, std::vector<Rider>> batches_;  // by leader, until it takes them
+  Keys keys_;
+  MultiplexerCore::BatchKey next_key_ = 1;
   RequestId next_request_ = 1;
   bool closed_ = false;
   std::optional<Deadline> armed_;
@@ -304,6 +374,14 @@ class MuxLease final : public Connection {
     ExecResult result = co_await conn_->execute(stmt, sink, deadline);
     context_known_ = known;
     co_return result;
+  }
+  asio::awaitable<void> execute_batch(std::span<BatchItem* const> items,
+                                      std::size_t caller) override {
+    const bool known = context_known_;
+    context_known_ = false;
+    co_await conn_->execute_batch(items, caller);
+    context_known_ = known && std::none_of(items.begin(), items.end(),
+                                           [](const BatchItem* i) { return i->error != nullptr; });
   }
   asio::awaitable<void> validate(Deadline deadline) override { return conn_->validate(deadline); }
   asio::awaitable<void> close() noexcept override { return conn_->close(); }
@@ -344,22 +422,43 @@ asio::awaitable<void> run_switch(MuxShared& mux, PooledConnection& conn,
   conn.set_context(to);
 }
 
-asio::awaitable<MultiplexedConnection> checkout(std::shared_ptr<MuxShared> mux, std::string client,
-                                                DbContext ctx, Deadline deadline,
-                                                MultiplexerCore::Cost cost) {
-  const std::string& source = mux->pool().source();
+// Refuses, before anything is queued, what can never be admitted.
+void check_request(const MuxShared& mux, const DbContext& ctx, MultiplexerCore::Cost cost) {
+  const std::string& source = mux.pool().source();
   if (cost == 0) {
     throw DbError(errc::invalid_argument, source, {"", 0, "request cost must be at least 1"});
   }
   try {
     const DbContext from_default;
-    (void)mux->dialect().switch_context(from_default, ctx);
+    (void)mux.dialect().switch_context(from_default, ctx);
   } catch (const ContextError& e) {
     throw DbError(errc::invalid_argument, source, {"", 0, e.what()});
   }
+}
+
+asio::awaitable<void> admission(const std::shared_ptr<MuxShared>& mux, RequestId& request,
+                                const std::string& client, MultiplexerCore::Cost cost,
+                                Deadline deadline, BatchItem* item = nullptr,
+                                const DbContext* ctx = nullptr);
+asio::awaitable<MultiplexedConnection> lease_for(std::shared_ptr<MuxShared> mux, RequestId request,
+                                                 DbContext ctx, Deadline deadline);
+
+asio::awaitable<MultiplexedConnection> checkout(std::shared_ptr<MuxShared> mux, std::string client,
+                                                DbContext ctx, Deadline deadline,
+                                                MultiplexerCore::Cost cost) {
+  check_request(*mux, ctx, cost);
 
   RequestId request = 0;
-  std::optional<std::error_code> decided = mux->enqueue(request, client, cost, deadline);
+  co_await admission(mux, request, client, cost, deadline);
+  co_return co_await lease_for(mux, request, std::move(ctx), deadline);
+}
+
+// Queues the request and waits until it is admitted (or, with `item`, until it rode on
+// another's connection: item->error or item->result is then set). Throws the queue's errors.
+asio::awaitable<void> admission(const std::shared_ptr<MuxShared>& mux, RequestId& request,
+                                const std::string& client, MultiplexerCore::Cost cost,
+                                Deadline deadline, BatchItem* item, const DbContext* ctx) {
+  std::optional<std::error_code> decided = mux->enqueue(request, client, cost, deadline, item, ctx);
   std::error_code ec;
   if (decided) {
     ec = *decided;
@@ -373,7 +472,12 @@ asio::awaitable<MultiplexedConnection> checkout(std::shared_ptr<MuxShared> mux, 
         std::move(initiate), token);
   }
   if (ec) throw mux->queue_error(ec);
+}
 
+// Checks out a connection for admitted `request` and puts it into `ctx`.
+asio::awaitable<MultiplexedConnection> lease_for(std::shared_ptr<MuxShared> mux, RequestId request,
+                                                 DbContext ctx, Deadline deadline) {
+  const std::string& source = mux->pool().source();
   // From here on the lease reports the request done, however this ends.
   auto lease = std::make_unique<MuxLease>(mux, request, std::move(ctx));
   const DbContext& to = lease->context();
@@ -417,6 +521,112 @@ asio::awaitable<MultiplexedConnection> checkout(std::shared_ptr<MuxShared> mux, 
   co_return MultiplexedConnection(std::move(lease));
 }
 
+// The riders a leader took: whatever happens to the leader, each is resumed exactly once, its
+// item holding a result or an error.
+class RiderSet {
+ public:
+  RiderSet(std::shared_ptr<MuxShared> mux, std::vector<MuxShared::Rider> riders)
+      : mux_(std::move(mux)), riders_(std::move(riders)) {}
+  RiderSet(const RiderSet&) = delete;
+  RiderSet& operator=(const RiderSet&) = delete;
+  ~RiderSet() {
+    if (!riders_.empty()) {
+      fail(std::make_exception_ptr(DbError(
+          errc::cancelled, mux_->pool().source(),
+          {"", 0, "the request that was running this statement with its own was stopped"})));
+    }
+  }
+
+  const std::vector<MuxShared::Rider>& riders() const noexcept { return riders_; }
+  // Every item that has no outcome yet gets `e`; then all resume.
+  void fail(const std::exception_ptr& e) {
+    fail_unsettled(e);
+    complete();
+  }
+  void complete() {
+    if (riders_.empty()) return;
+    fail_unsettled(std::make_exception_ptr(
+        DbError(errc::connection_lost, mux_->pool().source(),
+                {"", 0, "the batch ended before this statement's answer arrived"})));
+    mux_->complete(riders_);
+    riders_.clear();
+  }
+
+ private:
+  void fail_unsettled(const std::exception_ptr& e) {
+    for (const auto& r : riders_) {
+      if (!r.item->settled) {
+        r.item->error = e;
+        r.item->settled = true;
+      }
+    }
+  }
+
+  std::shared_ptr<MuxShared> mux_;
+  std::vector<MuxShared::Rider> riders_;
+};
+
+asio::awaitable<ExecResult> run_query(std::shared_ptr<MuxShared> mux, std::string client,
+                                      DbContext ctx, Statement stmt, RowSink& sink,
+                                      Deadline deadline, MultiplexerCore::Cost cost) {
+  check_request(*mux, ctx, cost);
+  BatchItem own;
+  own.stmt = stmt;
+  own.sink = &sink;
+  own.deadline = deadline;
+  RequestId request = 0;
+  co_await admission(mux, request, client, cost, deadline, &own, &ctx);
+  if (!own.settled) {
+    // Admitted as a leader: check out the connection, then run this statement and the
+    // riders' in one batch, earliest deadline first.
+    RiderSet riders(mux, mux->take_riders(request));
+    // With riders, the caller giving up must not fail the checkout that their statements
+    // need too: its own statement is cancelled in the batch instead.
+    const bool shield = !riders.riders().empty();
+    if (shield) {
+      co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
+    }
+    // Nobody in the batch waits for the connection past their own deadline.
+    Deadline checkout_by = deadline;
+    for (const auto& r : riders.riders()) checkout_by = std::min(checkout_by, r.item->deadline);
+    MultiplexedConnection conn;
+    std::exception_ptr failure;
+    try {
+      conn = co_await lease_for(mux, request, std::move(ctx), checkout_by);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (shield) co_await asio::this_coro::reset_cancellation_state();
+    if (failure) {
+      riders.fail(failure);
+      std::rethrow_exception(failure);
+    }
+    std::vector<BatchItem*> items;
+    items.reserve(riders.riders().size() + 1);
+    items.push_back(&own);
+    for (const auto& r : riders.riders()) items.push_back(r.item);
+    std::stable_sort(items.begin(), items.end(), [](const BatchItem* a, const BatchItem* b) {
+      return a->deadline < b->deadline;
+    });
+    const std::size_t caller =
+        static_cast<std::size_t>(std::find(items.begin(), items.end(), &own) - items.begin());
+    try {
+      co_await conn->execute_batch(items, caller);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) riders.fail(failure);
+    riders.complete();
+    if (!own.settled) {
+      if (failure) std::rethrow_exception(failure);
+      throw DbError(errc::connection_lost, mux->pool().source(),
+                    {"", 0, "the batch ended before this statement's answer arrived"});
+    }
+  }
+  if (own.error) std::rethrow_exception(own.error);
+  co_return own.result;
+}
+
 }  // namespace
 
 Multiplexer::Multiplexer(asio::any_io_executor executor, ConnectionPool& pool,
@@ -434,6 +644,12 @@ asio::awaitable<MultiplexedConnection> Multiplexer::acquire(std::string_view cli
                                                             const DbContext& ctx, Deadline deadline,
                                                             MultiplexerCore::Cost cost) {
   return checkout(shared_, std::string(client), ctx, deadline, cost);
+}
+
+asio::awaitable<ExecResult> Multiplexer::query(std::string_view client, const DbContext& ctx,
+                                               Statement stmt, RowSink& sink, Deadline deadline,
+                                               MultiplexerCore::Cost cost) {
+  return run_query(shared_, std::string(client), ctx, stmt, sink, deadline, cost);
 }
 
 void Multiplexer::close() {

@@ -81,6 +81,18 @@ class Multiplexer {
   asio::awaitable<MultiplexedConnection> acquire(std::string_view client, const DbContext& ctx,
                                                  Deadline deadline, MultiplexerCore::Cost cost = 1);
 
+  // Runs one read in context `ctx` for `client`: a statement the SQL guard passed, which leaves
+  // the session's context as it found it. It queues like acquire(). With params.batch_depth
+  // above 1 it may share a connection with other requests' reads in the same context: the
+  // request admitted first checks out the connection and sends its statement and its riders'
+  // together, earliest deadline first, and the answers come back in one pass (see
+  // Connection::execute_batch). Each statement keeps its own sink, deadline and cancellation;
+  // the caller's frame must keep `stmt`'s text and parameters and `sink` alive until this
+  // returns. Throws what acquire() and Connection::execute() throw.
+  asio::awaitable<ExecResult> query(std::string_view client, const DbContext& ctx, Statement stmt,
+                                    RowSink& sink, Deadline deadline,
+                                    MultiplexerCore::Cost cost = 1);
+
   // Fails every queued request with pool_closed, and every later acquire(). Checked-out
   // connections are unaffected.
   void close();

@@ -340,5 +340,87 @@ TEST_F(MultiplexerPgTest, AffinitySavesContextSwitchesAndKeepsResultsCorrect) {
   EXPECT_EQ(on.affinity_hits + on.affinity_misses, std::uint64_t{kClients * kPerClient});
 }
 
+// Reads through query() on the native client, several to a round trip: 50 clients, each bound
+// to its own schema (some also to a role), each with up to 8 reads in flight at once, on 4
+// connections with batches of up to 8. A batch only ever holds reads of one context, so every
+// read must see exactly its own; a read that fails (one in seven divides by zero) fails alone,
+// and its neighbours in the batch still answer.
+TEST_F(MultiplexerPgTest, PipelinedReadsEachSeeTheirOwnContextAndFailAlone) {
+  constexpr int kPerClient = 40;
+  constexpr int kInFlight = 8;
+  int checked = 0;
+  int mismatches = 0;
+  int failed_as_expected = 0;
+  int unexpected_errors = 0;
+  pool::MultiplexerSnapshot snap;
+  std::size_t opened = 0;
+  run([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    pool::ConnectionPool pool(ex, pg_backend("native"), pool_params(4));
+    pool.start();
+    co_await warm(pool, 4);
+    pool::MultiplexerParams mp = mux_params(2, true);
+    mp.batch_depth = 8;
+    pool::Multiplexer mux(ex, pool, *dialect, mp);
+    int finished = 0;
+    auto one = [&](int i, int n) -> asio::awaitable<void> {
+      const std::string name = "client" + std::to_string(i);
+      const DbContext ctx = context(i == 0 ? "" : schema_name(i), i % 5 == 1 ? "mux_reader" : "");
+      const bool fails = (n + i) % 7 == 0;
+      pool::ResultBuffer out;
+      const std::string sql = fails ? "SELECT 1/0" : kWhereAmI;
+      const pool::Statement stmt{sql, {}};
+      try {
+        co_await mux.query(name, ctx, stmt, out, Clock::now() + 60s);
+        if (fails) {
+          ADD_FAILURE() << "1/0 succeeded";
+        } else {
+          const Expected want = expected_for(ctx);
+          const bool ok = out.rows().size() == 1 &&
+                          std::get<std::string>(out.rows()[0].at(0)) == want.schema &&
+                          std::get<std::string>(out.rows()[0].at(1)) == want.schema &&
+                          std::get<std::string>(out.rows()[0].at(2)) == want.user;
+          ++checked;
+          if (!ok) ++mismatches;
+        }
+      } catch (const pool::DbError& e) {
+        if (fails && e.kind() == pool::errc::statement_failed) {
+          ++failed_as_expected;
+        } else {
+          ADD_FAILURE() << name << ": " << e.what();
+          ++unexpected_errors;
+        }
+      }
+    };
+    auto client = [&](int i) -> asio::awaitable<void> {
+      for (int n = 0; n < kPerClient; n += kInFlight) {
+        int done = 0;
+        for (int k = 0; k < kInFlight; ++k) {
+          asio::co_spawn(ex, one(i, n + k), [&](std::exception_ptr) { ++done; });
+        }
+        while (done < kInFlight) co_await pause(1ms);
+      }
+      ++finished;
+    };
+    for (int i = 0; i < kSchemas; ++i) asio::co_spawn(ex, client(i), asio::detached);
+    while (finished < kSchemas) co_await pause(10ms);
+    snap = mux.snapshot();
+    opened = pool.stats().total;
+    co_await pool.close(Clock::now() + 5s);
+  });
+  int fails = 0;
+  for (int i = 0; i < kSchemas; ++i) {
+    for (int n = 0; n < kPerClient; ++n) fails += (n + i) % 7 == 0 ? 1 : 0;
+  }
+  EXPECT_EQ(unexpected_errors, 0);
+  EXPECT_EQ(failed_as_expected, fails);
+  EXPECT_EQ(checked, kSchemas * kPerClient - fails);
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(snap.queue.admitted_total, std::uint64_t{kSchemas * kPerClient});
+  EXPECT_GT(snap.queue.riders_total, 0u) << "no read ever shared a round trip";
+  EXPECT_EQ(snap.queue.in_flight, 0u);
+  EXPECT_LE(opened, 4u);
+}
+
 }  // namespace
 }  // namespace sluice::test
