@@ -534,6 +534,7 @@ class YamlReader {
                     per_client_given = true;
                   }},
                  {"context_affinity", into(s.context_affinity)},
+                 {"pipeline_depth", into(s.pipeline_depth)},
              });
   }
 
@@ -965,6 +966,9 @@ void Config::validate() const {
       fail(at + ".multiplexer.per_client_in_flight",
            "must not exceed pool.max_size (" + std::to_string(s.pool.max_size) + ")");
     }
+    if (s.pipeline_depth == 0 || s.pipeline_depth > 32) {
+      fail(at + ".multiplexer.pipeline_depth", "must be between 1 and 32 (1 turns it off)");
+    }
   }
 
   // Only the upper bound: SessionRegistryParams::validate() owns the lower one.
@@ -1080,7 +1084,7 @@ std::string Config::summary() const {
         << " bytes per query, timeout " << s.limits.timeout.count() << " ms (max "
         << s.limits.max_timeout.count() << " ms), " << s.per_client_in_flight
         << " in flight per client, context affinity " << (s.context_affinity ? "on" : "off")
-        << "\n";
+        << ", pipeline depth " << s.pipeline_depth << "\n";
   }
   return out.str();
 }
@@ -1174,6 +1178,8 @@ durations are integers in milliseconds; unknown keys are errors.
         per_client_in_flight: 4 # 1..max_size; default half of max_size
         context_affinity: true  # prefer a connection in the request's
                                 # database context
+        pipeline_depth: 8       # 1..32 reads in one context sent together on
+                                # one connection (postgresql:// sources); 1 = off
   sessions:
     idle_timeout_ms: 1800000
     max_per_client: 64          # 0 = unlimited; beyond it a client's least

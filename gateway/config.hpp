@@ -36,6 +36,7 @@
 //       multiplexer:
 //         per_client_in_flight: 4       # default: half of pool.max_size, at least 1
 //         context_affinity: true
+//         pipeline_depth: 8             # reads sharing one round trip (native PostgreSQL)
 //   sessions:
 //     idle_timeout_ms: 1800000
 //     max_per_client: 64              # 0 = unlimited
@@ -115,6 +116,10 @@ struct SourceConfig {
   // Hand a request preferably a connection already in its database context (database,
   // schema, warehouse, role), which saves the statements that would switch one.
   bool context_affinity = true;
+  // Reads in the same context that may share one connection: the multiplexer sends up to this
+  // many together and reads the answers in one pass (pool::MultiplexerParams::batch_depth).
+  // Native PostgreSQL sources only; 1 turns it off. 1..32.
+  std::size_t pipeline_depth = 8;
 
   static constexpr std::size_t default_per_client_in_flight(std::size_t pool_max_size) {
     return pool_max_size >= 2 ? pool_max_size / 2 : 1;

@@ -469,11 +469,15 @@ asio::awaitable<ToolResult> DatabaseTools::execute(std::unique_ptr<Run> run, Too
     // Reads need no row past what the encoder takes; writes run to completion.
     if (!run->write) stmt.row_limit = encoder.rows_wanted();
     pool::ExecResult exec;
-    if (run->src.mux) {
-      // Fair queueing per client, and a connection already in (or switched to) the context.
+    if (run->src.mux && !run->write) {
+      // Fair queueing per client, a connection already in (or switched to) the context, and
+      // maybe one round trip shared with other reads in that context.
+      exec =
+          co_await run->src.mux->query(call.request.client, run->run_in, stmt, sink, run->deadline);
+    } else if (run->src.mux) {
       auto conn = co_await run->src.mux->acquire(call.request.client, run->run_in, run->deadline);
       // A write is not vetted by the SQL guard: it may change the session's context.
-      if (run->write) conn.mark_context_unknown();
+      conn.mark_context_unknown();
       exec = co_await conn->execute(stmt, sink, run->deadline);
     } else {
       auto conn = co_await run->src.pool->acquire(run->deadline);

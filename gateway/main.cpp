@@ -95,9 +95,11 @@ std::string status_json(const session::SessionManager& manager,
                       {"admitted", mux.queue.admitted_total},
                       {"expired", mux.queue.expired_total},
                       {"cancelled", mux.queue.cancelled_total},
+                      {"riders", mux.queue.riders_total},
                       {"maxWaitMs", to_ms(mux.queue.max_wait)},
                       {"perClientCap", s.mux->params().per_client_cap},
                       {"globalCap", s.mux->params().global_cap},
+                      {"pipelineDepth", s.mux->params().batch_depth},
                       {"clients", std::move(clients)},
                       {"context",
                        {{"affinityHits", mux.context.affinity_hits},
@@ -183,6 +185,8 @@ int serve(const gateway::Config& cfg, bool stdio) {
     pool::MultiplexerParams mp;
     mp.per_client_cap = sc.per_client_in_flight;
     mp.context_affinity = sc.context_affinity;
+    // Only the native client pipelines; through ODBC a batch would run one after another.
+    mp.batch_depth = pool::pg::is_url(sc.connection_string) ? sc.pipeline_depth : 1;
     src.mux = std::make_unique<pool::Multiplexer>(io.get_executor(), *src.pool, *src.dialect, mp);
     sources.push_back(std::move(src));
   }

@@ -722,6 +722,7 @@ TEST(CommandLineTest, UsageDocumentsEveryFlagVariableAndExample) {
                              "max_timeout_ms",
                              "per_client_in_flight",
                              "context_affinity",
+                             "pipeline_depth",
                              "max_per_client",
                              "hourly_quota",
                              "in_flight_retry_after_ms",
@@ -757,6 +758,7 @@ TEST(CommandLineTest, UsageConfigSampleIsAValidConfigOfDefaults) {
   EXPECT_EQ(c.sources[0].limits.max_timeout, QueryLimits{}.max_timeout);
   EXPECT_EQ(c.sources[0].per_client_in_flight, SourceConfig{}.per_client_in_flight);
   EXPECT_EQ(c.sources[0].context_affinity, SourceConfig{}.context_affinity);
+  EXPECT_EQ(c.sources[0].pipeline_depth, SourceConfig{}.pipeline_depth);
   EXPECT_EQ(c.sessions.idle_timeout, defaults.sessions.idle_timeout);
   EXPECT_EQ(c.sessions.max_sessions_per_client, defaults.sessions.max_sessions_per_client);
   EXPECT_EQ(c.sessions.max_sessions, defaults.sessions.max_sessions);
@@ -1007,6 +1009,22 @@ TEST(ConfigTest, MultiplexerPerClientIsReadAndMustFitThePool) {
   EXPECT_EQ(yaml_error("sources:\n  - multiplexer:\n      context_affinity: maybe\n"),
             "sluice.yaml:3: sources[0].multiplexer.context_affinity: expected true or false, got "
             "'maybe'");
+}
+
+TEST(ConfigTest, PipelineDepthIsReadAndBounded) {
+  const Config c = Config::from_yaml(
+      "sources:\n  - name: w\n    connection_string: 'postgresql://u@h/d?sslmode=disable'\n"
+      "    multiplexer: {pipeline_depth: 16}\n",
+      "sluice.yaml");
+  EXPECT_EQ(c.sources[0].pipeline_depth, 16u);
+  EXPECT_EQ(validate_error(c), "");
+  EXPECT_EQ(SourceConfig{}.pipeline_depth, 8u);
+  Config bad = c;
+  for (const std::size_t depth : {std::size_t{0}, std::size_t{33}}) {
+    bad.sources[0].pipeline_depth = depth;
+    EXPECT_EQ(validate_error(bad),
+              "sources[0].multiplexer.pipeline_depth: must be between 1 and 32 (1 turns it off)");
+  }
 }
 
 TEST(ConfigTest, SummaryDescribesSessionsLimitsAndTheMultiplexer) {
