@@ -67,4 +67,17 @@ errc classify_sqlstate(std::string_view s) noexcept {
   return errc::statement_failed;
 }
 
+std::exception_ptr copy_error(const std::exception_ptr& e, errc fallback,
+                              const std::string& source) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const DbError& d) {
+    return std::make_exception_ptr(DbError(d.kind(), d.source(), d.diagnostic()));
+  } catch (const std::exception& x) {
+    return std::make_exception_ptr(DbError(fallback, source, {"", 0, x.what()}));
+  } catch (...) {
+    return std::make_exception_ptr(DbError(fallback, source, {"", 0, "unknown error"}));
+  }
+}
+
 }  // namespace sluice::pool

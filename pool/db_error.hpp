@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -50,6 +51,12 @@ class DbError : public std::system_error {
   std::string source_;
   Diagnostic diag_;
 };
+
+// A new exception object with the same content as `e`'s: for handing one failure to several
+// callers that may each read (and finally free) it on their own thread. A DbError stays a
+// DbError; anything else becomes a DbError of kind `fallback` in `source` with its message.
+std::exception_ptr copy_error(const std::exception_ptr& e, errc fallback,
+                              const std::string& source);
 
 }  // namespace sluice::pool
 

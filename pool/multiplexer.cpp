@@ -556,7 +556,8 @@ class RiderSet {
   void fail_unsettled(const std::exception_ptr& e) {
     for (const auto& r : riders_) {
       if (!r.item->settled) {
-        r.item->error = e;
+        // Each its own copy: every rider reads and frees its error on its own thread.
+        r.item->error = copy_error(e, errc::connection_lost, mux_->pool().source());
         r.item->settled = true;
       }
     }
@@ -586,13 +587,12 @@ asio::awaitable<ExecResult> run_query(std::shared_ptr<MuxShared> mux, std::strin
     if (shield) {
       co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
     }
-    // Nobody in the batch waits for the connection past their own deadline.
-    Deadline checkout_by = deadline;
-    for (const auto& r : riders.riders()) checkout_by = std::min(checkout_by, r.item->deadline);
+    // No rider is due before the leader (MultiplexerCore takes none), so none waits for the
+    // checkout past its deadline.
     MultiplexedConnection conn;
     std::exception_ptr failure;
     try {
-      conn = co_await lease_for(mux, request, std::move(ctx), checkout_by);
+      conn = co_await lease_for(mux, request, std::move(ctx), deadline);
     } catch (...) {
       failure = std::current_exception();
     }

@@ -190,8 +190,11 @@ void MultiplexerCore::pump(TimePoint now, Actions& out) {
     }
     if (cl.queue.front().cost <= cl.deficit) {
       const Queued head = cl.queue.front();
+      const TimePoint deadline = head.deadline_entry->first;
       admit_head(c, now, out);
-      if (head.key != 0 && params_.batch_depth > 1) add_riders(c, head.id, head.key, now, out);
+      if (head.key != 0 && params_.batch_depth > 1) {
+        add_riders(c, head.id, head.key, deadline, now, out);
+      }
       futile = 0;
       continue;
     }
@@ -235,12 +238,14 @@ void MultiplexerCore::admit_head(ClientIdx c, TimePoint now, Actions& out, Reque
 }
 
 // The riders come from the heads of the clients next in the round, in round order, one per
-// client per pass, starting with the leader's, so that a batch takes what would have been admitted
-// soonest and keeps each client's order; a head with another key stays where it is. The per-client
-// cap does not apply: it limits the connections a client holds, and a rider holds none. The
-// look-ahead is bounded, so an admission costs O(batch_depth), however many clients wait.
-void MultiplexerCore::add_riders(ClientIdx c, RequestId leader, BatchKey key, TimePoint now,
-                                 Actions& out) {
+// client per pass, starting with the leader's: a batch takes what would have been admitted
+// soonest and keeps each client's order; a head with another key stays where it is. The
+// per-client cap does not apply: it limits the connections a client holds, and a rider holds
+// none. A request due before the leader does not ride: the leader checks the connection out by
+// its own deadline, and no rider may wait for that past its own. The look-ahead is bounded, so
+// an admission costs O(batch_depth), however many clients wait.
+void MultiplexerCore::add_riders(ClientIdx c, RequestId leader, BatchKey key, TimePoint by,
+                                 TimePoint now, Actions& out) {
   std::size_t room = params_.batch_depth - 1;
   // The leader's client first (at its cap it has left the round), then the round.
   std::vector<ClientIdx> next{c};
@@ -255,6 +260,7 @@ void MultiplexerCore::add_riders(ClientIdx c, RequestId leader, BatchKey key, Ti
       if (room == 0) break;
       const Client& cl = clients_[c];
       if (cl.queue.empty() || cl.queue.front().key != key) continue;
+      if (cl.queue.front().deadline_entry->first < by) continue;
       admit_head(c, now, out, leader);
       --room;
       took = true;

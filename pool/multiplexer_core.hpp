@@ -40,8 +40,9 @@ struct MultiplexerParams {
   bool context_affinity = true;
   // Requests that may share one connection's pipeline: admitting a request that carries a
   // batch key (see MultiplexerCore::enqueue) also admits, as riders on its connection, up to
-  // batch_depth - 1 queued requests with the same key, taken from the heads of the clients
-  // next in the round; riders hold no place under either cap. 1 turns it off. At most 32.
+  // batch_depth - 1 queued requests with the same key and no earlier deadline, taken from the
+  // heads of the clients next in the round; riders hold no place under either cap. 1 turns it
+  // off. At most 32.
   std::size_t batch_depth = 1;
 
   // Throws std::invalid_argument naming the first offending field.
@@ -209,8 +210,9 @@ class MultiplexerCore {
   // Admits the head of the client's queue; a rider takes no place under the global cap and
   // none of the client's deficit.
   void admit_head(ClientIdx c, TimePoint now, Actions& out, RequestId leader = 0);
-  // Admits riders for `leader`, of client `c`, that carries `key`.
-  void add_riders(ClientIdx c, RequestId leader, BatchKey key, TimePoint now, Actions& out);
+  // Admits riders for `leader`, of client `c`, that carries `key` and is due `by`.
+  void add_riders(ClientIdx c, RequestId leader, BatchKey key, TimePoint by, TimePoint now,
+                  Actions& out);
   void skip_futile_rounds();
 
   MultiplexerParams params_;

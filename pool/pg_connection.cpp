@@ -145,13 +145,15 @@ namespace {
 
 // Cancels one run on the watchdog thread, and again after a growing pause while the server
 // keeps running it: a cancel request that arrives before the query does is ignored. Gives
-// up on a server that ignores them all and shuts the connection down.
+// up on a server that ignores them all and shuts the connection down. The first pause leaves
+// a busy I/O thread time to read the answer to the first request: every extra request sent
+// costs the connection (one could still be in flight when the next statement runs).
 struct PgCancelRun {
   Watchdog* watchdog;
   std::shared_ptr<PgLink> link;
   std::uint64_t run;
   CancelReason why;
-  std::chrono::milliseconds pause{20};
+  std::chrono::milliseconds pause{50};
   std::chrono::milliseconds waited{0};
 
   void operator()() const {
@@ -772,8 +774,9 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
     item.settled = true;
   };
   auto settle_rest = [&](const std::exception_ptr& e) {
+    // Each its own copy: the items' callers read and free their errors on their own threads.
     for (BatchItem* item : items) {
-      if (!item->settled) settle(*item, e);
+      if (!item->settled) settle(*item, copy_error(e, errc::connection_lost, source_));
     }
   };
   if (n == 0) co_return;

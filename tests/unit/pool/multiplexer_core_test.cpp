@@ -213,6 +213,19 @@ TEST_F(MultiplexerCoreTest, RidersHoldNoPlaceUnderThePerClientCap) {
   EXPECT_EQ(finish(core, 10), (Actions{admit(13), rider(14, 13), rider(15, 13)}));
 }
 
+// The leader checks out the connection by its own deadline: a request due earlier would wait
+// past its deadline if that took long, so it waits for a turn of its own instead.
+TEST_F(MultiplexerCoreTest, ARequestDueBeforeTheLeaderDoesNotRide) {
+  Core core(batched(1, 0, 4));
+  Actions a;
+  core.enqueue("holder", 1, 1, far(), clock.now, a, 0);
+  core.enqueue("alice", 10, 1, clock.now + 10min, clock.now, a, 7);
+  core.enqueue("bob", 20, 1, clock.now + 1min, clock.now, a, 7);  // due before alice's
+  core.enqueue("carol", 30, 1, clock.now + 20min, clock.now, a, 7);
+  EXPECT_EQ(finish(core, 1), (Actions{admit(10), rider(30, 10)}));
+  EXPECT_EQ(finish(core, 10), (Actions{admit(20)}));
+}
+
 TEST_F(MultiplexerCoreTest, WithoutBatchDepthKeysChangeNothing) {
   Core core(batched(1, 0, 1));
   Actions a;
@@ -781,7 +794,9 @@ TEST_F(MultiplexerCoreTest, DecidesExactlyAsLiteralDeficitRoundRobin) {
 // passing, checked against what the product promises rather than against an algorithm:
 // every request is answered exactly once, no cap is exceeded, nothing is admitted past its
 // deadline or ahead of an earlier request of the same client, no capacity is left unused
-// while a client below its cap waits, and the statistics agree.
+// while a client below its cap waits, and the statistics agree. Half the seeds batch: a
+// rider must follow a leader with its key and be due no earlier, and holds no place under
+// the caps.
 TEST_F(MultiplexerCoreTest, InvariantsHoldUnderRandomEvents) {
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
     std::mt19937_64 rng(seed);
@@ -790,22 +805,37 @@ TEST_F(MultiplexerCoreTest, InvariantsHoldUnderRandomEvents) {
     p.per_client_cap = rng() % 4;
     p.quantum = static_cast<std::uint32_t>(1 + rng() % 3);
     p.max_idle_clients = rng() % 3;
+    p.batch_depth = seed % 2 == 0 ? 1 + rng() % 4 : 1;
     Core core(p);
     const std::uint64_t n_clients = 1 + rng() % 6;
 
     struct Req {
       std::string client;
       TimePoint deadline;
+      Core::BatchKey key = 0;
     };
-    std::map<Id, Req> queued;  // ids rise, so this is arrival order
-    std::map<Id, std::string> in_flight;
+    struct Flight {
+      std::string client;
+      bool rider;
+    };
+    std::map<Id, Req> queued;   // ids rise, so this is arrival order
+    std::map<Id, Req> leaders;  // admitted without a leader: what riders must match
+    std::map<Id, Flight> in_flight;
     std::set<Id> answered;
     std::map<std::string, std::uint64_t> admitted, expired, cancelled;
     Id next = 1;
 
     auto in_flight_of = [&](const std::string& client) {
-      return static_cast<std::size_t>(std::count_if(
-          in_flight.begin(), in_flight.end(), [&](const auto& x) { return x.second == client; }));
+      return static_cast<std::size_t>(
+          std::count_if(in_flight.begin(), in_flight.end(),
+                        [&](const auto& x) { return x.second.client == client; }));
+    };
+    // What the caps count: requests holding a connection, not riders.
+    auto holding = [&](const std::string* client) {
+      return static_cast<std::size_t>(
+          std::count_if(in_flight.begin(), in_flight.end(), [&](const auto& x) {
+            return !x.second.rider && (client == nullptr || x.second.client == *client);
+          }));
     };
     auto handle = [&](const Actions& actions) {
       for (const auto& a : actions) {
@@ -821,11 +851,21 @@ TEST_F(MultiplexerCoreTest, InvariantsHoldUnderRandomEvents) {
           for (auto it = queued.begin(); it != q; ++it) {
             ASSERT_NE(it->second.client, client) << a.request << " overtook " << it->first;
           }
-          in_flight.emplace(a.request, client);
+          if (a.leader != 0) {
+            // A rider: right behind a leader with its key, due no earlier than it.
+            const auto l = leaders.find(a.leader);
+            ASSERT_NE(l, leaders.end()) << a.request << " rides on unknown " << a.leader;
+            ASSERT_NE(q->second.key, 0u);
+            ASSERT_EQ(q->second.key, l->second.key);
+            ASSERT_GE(q->second.deadline, l->second.deadline);
+          } else {
+            leaders[a.request] = q->second;
+          }
+          in_flight.emplace(a.request, Flight{client, a.leader != 0});
           ++admitted[client];
-          ASSERT_LE(in_flight.size(), p.global_cap);
+          ASSERT_LE(holding(nullptr), p.global_cap);
           if (p.per_client_cap != 0) {
-            ASSERT_LE(in_flight_of(client), p.per_client_cap);
+            ASSERT_LE(holding(&client), p.per_client_cap);
           }
         }
         queued.erase(q);
@@ -839,9 +879,10 @@ TEST_F(MultiplexerCoreTest, InvariantsHoldUnderRandomEvents) {
       if (dice < 35) {
         const std::string client = "c" + std::to_string(rng() % n_clients);
         const TimePoint deadline = clock.now + std::chrono::milliseconds(rng() % 300);
-        queued.emplace(next, Req{client, deadline});
+        const Core::BatchKey key = rng() % 3;
+        queued.emplace(next, Req{client, deadline, key});
         core.enqueue(client, next++, static_cast<Core::Cost>(1 + rng() % 4), deadline, clock.now,
-                     out);
+                     out, key);
       } else if (dice < 60 && !in_flight.empty()) {
         auto it = in_flight.begin();
         std::advance(it, static_cast<std::ptrdiff_t>(rng() % in_flight.size()));
@@ -884,10 +925,10 @@ TEST_F(MultiplexerCoreTest, InvariantsHoldUnderRandomEvents) {
         ++depth[r.client];
       }
       ASSERT_EQ(core.next_wake(), earliest);
-      if (in_flight.size() < p.global_cap) {
+      if (holding(nullptr) < p.global_cap) {
         for (const auto& [client, n] : depth) {
           ASSERT_NE(p.per_client_cap, 0u) << client << " waits while the pool has room";
-          ASSERT_EQ(in_flight_of(client), p.per_client_cap)
+          ASSERT_EQ(holding(&client), p.per_client_cap)
               << client << " waits below its cap while the pool has room";
         }
       }
