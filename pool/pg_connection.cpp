@@ -705,11 +705,7 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
       const bool columns_sent = answer.columns_sent;
       // A prepared statement the server no longer has, or whose result type changed under
       // it (DDL since), fails at Bind before anything reached the sink: prepare it again.
-      const bool stale =
-          error &&
-          (error->sqlstate == "26000" ||
-           (error->sqlstate == "0A000" && error->message.find("cached plan") != std::string::npos));
-      if (stale && prep != nullptr && attempt == 0 && !columns_sent) {
+      if (error && stale(*error) && prep != nullptr && attempt == 0 && !columns_sent) {
         prepared_.erase(key);
         error.reset();
         continue;
@@ -732,10 +728,7 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
   const int cancels = link_->leave();
   const CancelReason why = link_->reason(run);
   co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
-  if (in_.size() > kKeptBuffer && begin_ == end_) {
-    in_.assign(kInitialBuffer, '\0');
-    begin_ = end_ = 0;
-  }
+  shrink_buffer();
 
   // A cancel request still on its way could stop the next statement instead: only a run
   // that sent exactly one and saw it answered (57014) leaves no such request behind.
@@ -743,6 +736,19 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
   if (cancels > 1 || (cancels == 1 && !cancel_answered)) reusable_ = false;
 
   if (failure) std::rethrow_exception(failure);
+  if (auto e = outcome_error(std::move(error), why, sink_failure)) std::rethrow_exception(e);
+  co_return result;
+}
+
+void PgConnection::shrink_buffer() {
+  if (in_.size() > kKeptBuffer && begin_ == end_) {
+    in_.assign(kInitialBuffer, '\0');
+    begin_ = end_ = 0;
+  }
+}
+
+std::exception_ptr PgConnection::outcome_error(std::optional<Diagnostic> error, CancelReason why,
+                                               const std::exception_ptr& sink_failure) {
   if (error) {
     errc kind = classify_sqlstate(error->sqlstate);
     if (why != CancelReason::none && kind != errc::connection_lost) {
@@ -752,13 +758,18 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
       }
     }
     if (kind == errc::connection_lost) reusable_ = false;
-    throw DbError(kind, source_, std::move(*error));
+    return std::make_exception_ptr(DbError(kind, source_, std::move(*error)));
   }
   if (why == CancelReason::caller) {
-    throw DbError(errc::cancelled, source_, {"57014", 0, "the statement was cancelled"});
+    return std::make_exception_ptr(
+        DbError(errc::cancelled, source_, {"57014", 0, "the statement was cancelled"}));
   }
-  if (sink_failure) std::rethrow_exception(sink_failure);
-  co_return result;
+  return sink_failure;
+}
+
+bool PgConnection::stale(const Diagnostic& error) {
+  return error.sqlstate == "26000" ||
+         (error.sqlstate == "0A000" && error.message.find("cached plan") != std::string::npos);
 }
 
 asio::awaitable<void> PgConnection::execute_batch(std::span<BatchItem* const> items,
@@ -912,33 +923,17 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
       // Its Bind failed because the Parse did: the Parse's error is the one that tells.
       if (plan.prep != nullptr && plan.prep->parse_error) error = plan.prep->parse_error;
       if (error && error->sqlstate == "57014") ++answered;
-      const bool stale =
-          error && plan.prep != nullptr && !plan.fresh &&
-          (error->sqlstate == "26000" ||
-           (error->sqlstate == "0A000" && error->message.find("cached plan") != std::string::npos));
+      const bool went_stale = error && plan.prep != nullptr && !plan.fresh && stale(*error);
       // Stopped by a cancel request meant for a statement before it.
       const bool neighbour =
           error && error->sqlstate == "57014" && why == CancelReason::none && cancels > 0;
-      if ((stale || neighbour) && !answer.columns_sent) {
-        if (stale) plan.prep->pending = true;  // forgotten below, and prepared again
+      if ((went_stale || neighbour) && !answer.columns_sent) {
+        if (went_stale) plan.prep->pending = true;  // forgotten below, and prepared again
         retries.push_back({i, std::move(*error)});
         continue;
       }
-      if (error) {
-        errc kind = classify_sqlstate(error->sqlstate);
-        if (why != CancelReason::none && kind != errc::connection_lost) {
-          kind = why == CancelReason::deadline ? errc::statement_timeout : errc::cancelled;
-          if (why == CancelReason::deadline) {
-            error->message = "statement cancelled at its deadline: " + error->message;
-          }
-        }
-        if (kind == errc::connection_lost) reusable_ = false;
-        settle(item, std::make_exception_ptr(DbError(kind, source_, std::move(*error))));
-      } else if (why == CancelReason::caller) {
-        settle(item, std::make_exception_ptr(DbError(errc::cancelled, source_,
-                                                     {"57014", 0, "the statement was cancelled"})));
-      } else if (answer.sink_failure) {
-        settle(item, answer.sink_failure);
+      if (auto e = outcome_error(std::move(error), why, answer.sink_failure)) {
+        settle(item, std::move(e));
       } else {
         item.result = answer.result;
         item.settled = true;
@@ -964,10 +959,7 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
   // A cancel request still on its way could stop a later statement: only as many sent as
   // answered leaves none behind.
   if (cancels > answered) reusable_ = false;
-  if (in_.size() > kKeptBuffer && begin_ == end_) {
-    in_.assign(kInitialBuffer, '\0');
-    begin_ = end_ = 0;
-  }
+  shrink_buffer();
   // Forget statements whose Parse failed, that went stale, or whose answer never came.
   std::erase_if(prepared_, [](const auto& entry) { return entry.second.pending; });
 

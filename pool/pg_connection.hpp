@@ -105,6 +105,16 @@ class PgConnection final : public Connection {
   asio::awaitable<void> run_batch(std::span<BatchItem* const> items, std::size_t caller,
                                   bool may_retry);
 
+  // What a statement's outcome throws, or null when it succeeded: the server's error (a
+  // deadline's or a cancelled caller's kind when one stopped it), the caller's cancellation,
+  // or the sink's failure.
+  std::exception_ptr outcome_error(std::optional<Diagnostic> error, CancelReason why,
+                                   const std::exception_ptr& sink_failure);
+  // A prepared statement the server no longer has, or whose result type changed under it
+  // (DDL since), fails at Bind: it is prepared again.
+  static bool stale(const Diagnostic& error);
+  // A buffer grown for a large answer goes back to its normal size.
+  void shrink_buffer();
   // Takes the next complete message from the read buffer; false when more bytes are needed.
   bool next(Message& m);
   // Reads more bytes (growing the buffer for a message longer than it); returns early, with
