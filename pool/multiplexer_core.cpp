@@ -244,14 +244,14 @@ void MultiplexerCore::admit_head(ClientIdx c, TimePoint now, Actions& out, Reque
 // none. A request due before the leader does not ride: the leader checks the connection out by
 // its own deadline, and no rider may wait for that past its own. The look-ahead is bounded, so
 // an admission costs O(batch_depth), however many clients wait.
-void MultiplexerCore::add_riders(ClientIdx c, RequestId leader, BatchKey key, TimePoint by,
+void MultiplexerCore::add_riders(ClientIdx first, RequestId leader, BatchKey key, TimePoint by,
                                  TimePoint now, Actions& out) {
   std::size_t room = params_.batch_depth - 1;
   // The leader's client first (at its cap it has left the round), then the round.
-  std::vector<ClientIdx> next{c};
+  std::vector<ClientIdx> next{first};
   const std::size_t look = 4 * params_.batch_depth;
   for (auto it = round_.begin(); it != round_.end() && next.size() < look; ++it) {
-    if (*it != c) next.push_back(*it);
+    if (*it != first) next.push_back(*it);
   }
   bool took = true;
   while (room > 0 && took) {

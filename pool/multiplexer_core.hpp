@@ -210,8 +210,8 @@ class MultiplexerCore {
   // Admits the head of the client's queue; a rider takes no place under the global cap and
   // none of the client's deficit.
   void admit_head(ClientIdx c, TimePoint now, Actions& out, RequestId leader = 0);
-  // Admits riders for `leader`, of client `c`, that carries `key` and is due `by`.
-  void add_riders(ClientIdx c, RequestId leader, BatchKey key, TimePoint by, TimePoint now,
+  // Admits riders for `leader`, of client `first`, that carries `key` and is due `by`.
+  void add_riders(ClientIdx first, RequestId leader, BatchKey key, TimePoint by, TimePoint now,
                   Actions& out);
   void skip_futile_rounds();
 
