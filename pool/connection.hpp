@@ -103,11 +103,13 @@ class Connection {
   // Runs several statements, in the order given, each with its own sink and deadline;
   // outcomes go to the items, never thrown. For reads that leave the session's context as
   // they found it (what the SQL guard passes). Cancelling the awaiting operation cancels
-  // items[caller] only; each item's own RemoteCancel cancels it. A backend that can pipelines
-  // them (sends all, then reads the answers in order: one round trip instead of n); this
-  // default runs them one after another.
-  virtual asio::awaitable<void> execute_batch(std::span<BatchItem* const> items,
-                                              std::size_t caller);
+  // items[caller] only; each item's own RemoteCancel cancels it. As soon as an item's outcome
+  // is in, it is settled and handed to `on_settled` (if set), and never touched again: its
+  // caller may go on at once, without waiting for the statements after it. A backend that
+  // can pipelines them (sends all, then reads the answers in order: one round trip instead of
+  // n); this default runs them one after another.
+  virtual asio::awaitable<void> execute_batch(std::span<BatchItem* const> items, std::size_t caller,
+                                              const std::function<void(BatchItem&)>& on_settled);
 
   // A cheap round trip proving the connection still works.
   virtual asio::awaitable<void> validate(Deadline deadline) = 0;

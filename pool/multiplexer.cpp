@@ -375,13 +375,17 @@ class MuxLease final : public Connection {
     context_known_ = known;
     co_return result;
   }
-  asio::awaitable<void> execute_batch(std::span<BatchItem* const> items,
-                                      std::size_t caller) override {
+  asio::awaitable<void> execute_batch(std::span<BatchItem* const> items, std::size_t caller,
+                                      const std::function<void(BatchItem&)>& on_settled) override {
     const bool known = context_known_;
     context_known_ = false;
-    co_await conn_->execute_batch(items, caller);
-    context_known_ = known && std::none_of(items.begin(), items.end(),
-                                           [](const BatchItem* i) { return i->error != nullptr; });
+    bool failed = false;
+    const std::function<void(BatchItem&)> watch = [&](BatchItem& item) {
+      failed = failed || item.error != nullptr;
+      if (on_settled) on_settled(item);
+    };
+    co_await conn_->execute_batch(items, caller, watch);
+    context_known_ = known && !failed;
   }
   asio::awaitable<void> validate(Deadline deadline) override { return conn_->validate(deadline); }
   asio::awaitable<void> close() noexcept override { return conn_->close(); }
@@ -538,6 +542,15 @@ class RiderSet {
   }
 
   const std::vector<MuxShared::Rider>& riders() const noexcept { return riders_; }
+  // The rider whose item this is (if any) resumes now, while the batch goes on.
+  void complete(const BatchItem& item) {
+    const auto it = std::find_if(riders_.begin(), riders_.end(),
+                                 [&](const MuxShared::Rider& r) { return r.item == &item; });
+    if (it == riders_.end()) return;
+    const std::vector<MuxShared::Rider> one{*it};
+    riders_.erase(it);
+    mux_->complete(one);
+  }
   // Every item that has no outcome yet gets `e`; then all resume.
   void fail(const std::exception_ptr& e) {
     fail_unsettled(e);
@@ -610,13 +623,17 @@ asio::awaitable<ExecResult> run_query(std::shared_ptr<MuxShared> mux, std::strin
     });
     const std::size_t caller =
         static_cast<std::size_t>(std::find(items.begin(), items.end(), &own) - items.begin());
+    // Each rider resumes as soon as its own answer is in, not when the whole batch is.
+    const std::function<void(BatchItem&)> on_settled = [&riders](BatchItem& item) {
+      riders.complete(item);
+    };
     try {
-      co_await conn->execute_batch(items, caller);
+      co_await conn->execute_batch(items, caller, on_settled);
     } catch (...) {
       failure = std::current_exception();
     }
     if (failure) riders.fail(failure);
-    riders.complete();
+    riders.complete();  // any left (a backend that failed to settle them)
     if (!own.settled) {
       if (failure) std::rethrow_exception(failure);
       throw DbError(errc::connection_lost, mux->pool().source(),

@@ -772,22 +772,34 @@ bool PgConnection::stale(const Diagnostic& error) {
          (error.sqlstate == "0A000" && error.message.find("cached plan") != std::string::npos);
 }
 
-asio::awaitable<void> PgConnection::execute_batch(std::span<BatchItem* const> items,
-                                                  std::size_t caller) {
-  co_await run_batch(items, caller, true);
+asio::awaitable<void> PgConnection::execute_batch(
+    std::span<BatchItem* const> items, std::size_t caller,
+    const std::function<void(BatchItem&)>& on_settled) {
+  co_await run_batch(items, caller, on_settled, true);
 }
 
 asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items, std::size_t caller,
+                                              const std::function<void(BatchItem&)>& on_settled,
                                               bool may_retry) {
   const std::size_t n = items.size();
-  auto settle = [](BatchItem& item, std::exception_ptr e) {
-    item.error = std::move(e);
+  // Once an item is handed back (on_settled), its caller may resume and free it: it is not
+  // touched again.
+  std::vector<char> handed_back(n, 0);
+  auto hand_back = [&](std::size_t i) {
+    BatchItem& item = *items[i];
+    item.cancel.disarm();
     item.settled = true;
+    handed_back[i] = 1;
+    if (on_settled) on_settled(item);
+  };
+  auto settle = [&](std::size_t i, std::exception_ptr e) {
+    items[i]->error = std::move(e);
+    hand_back(i);
   };
   auto settle_rest = [&](const std::exception_ptr& e) {
     // Each its own copy: the items' callers read and free their errors on their own threads.
-    for (BatchItem* item : items) {
-      if (!item->settled) settle(*item, copy_error(e, errc::connection_lost, source_));
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!handed_back[i]) settle(i, copy_error(e, errc::connection_lost, source_));
     }
   };
   if (n == 0) co_return;
@@ -802,12 +814,15 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
   struct Disarm {
     Watchdog& w;
     std::span<BatchItem* const> items;
+    const std::vector<char>& handed_back;
     std::vector<std::uint64_t> timers;
     ~Disarm() {
       for (const std::uint64_t t : timers) w.disarm(t);
-      for (BatchItem* item : items) item->cancel.disarm();
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (!handed_back[i]) items[i]->cancel.disarm();
+      }
     }
-  } disarm{watchdog_, items, {}};
+  } disarm{watchdog_, items, handed_back, {}};
   disarm.timers.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     disarm.timers.push_back(watchdog_.arm(
@@ -834,7 +849,7 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
       try {
         plan.numbered = pg::number_placeholders(stmt.sql, stmt.params.size(), source_);
       } catch (...) {
-        settle(*items[i], std::current_exception());  // never sent
+        settle(i, std::current_exception());  // never sent
         continue;
       }
       sql = plan.numbered;
@@ -886,7 +901,7 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
         socket_, asio::buffer(out_),
         asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
     for (std::size_t i = 0; i < n; ++i) {
-      if (items[i]->settled) continue;  // never sent
+      if (handed_back[i]) continue;  // never sent
       BatchItem& item = *items[i];
       Plan& plan = plans[i];
       const std::uint64_t run = first + i;
@@ -933,10 +948,10 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
         continue;
       }
       if (auto e = outcome_error(std::move(error), why, answer.sink_failure)) {
-        settle(item, std::move(e));
+        settle(i, std::move(e));
       } else {
         item.result = answer.result;
-        item.settled = true;
+        hand_back(i);
       }
     }
   } catch (const pg::ProtocolError& e) {
@@ -974,8 +989,9 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
     for (const Retry& r : retries) {
       if (r.item == caller) again_caller = again.size();
       again.push_back(items[r.item]);
+      handed_back[r.item] = 1;  // to the second batch, which hands it back
     }
-    co_await run_batch(again, again_caller, false);
+    co_await run_batch(again, again_caller, on_settled, false);
     co_return;
   }
   for (Retry& r : retries) {
@@ -986,7 +1002,7 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
           "connection; retry it (" +
           r.error.message + ")";
     }
-    settle(*items[r.item], std::make_exception_ptr(DbError(kind, source_, std::move(r.error))));
+    settle(r.item, std::make_exception_ptr(DbError(kind, source_, std::move(r.error))));
   }
 }
 

@@ -59,8 +59,8 @@ class PgConnection final : public Connection {
   // cancellation: a deadline or a cancelled caller cancels that statement when the server gets
   // to it. A cancel request that arrives late may stop the next statement instead; one stopped
   // so before any of its rows reached the sink runs again, once.
-  asio::awaitable<void> execute_batch(std::span<BatchItem* const> items,
-                                      std::size_t caller) override;
+  asio::awaitable<void> execute_batch(std::span<BatchItem* const> items, std::size_t caller,
+                                      const std::function<void(BatchItem&)>& on_settled) override;
   asio::awaitable<void> validate(Deadline deadline) override;
   asio::awaitable<void> close() noexcept override;
   bool reusable() const noexcept override { return reusable_ && socket_.is_open(); }
@@ -103,6 +103,7 @@ class PgConnection final : public Connection {
   // execute_batch(); statements that must run again (their prepared statement went stale, or
   // a cancel meant for a neighbour stopped them) do so once, in a second batch, if `may_retry`.
   asio::awaitable<void> run_batch(std::span<BatchItem* const> items, std::size_t caller,
+                                  const std::function<void(BatchItem&)>& on_settled,
                                   bool may_retry);
 
   // What a statement's outcome throws, or null when it succeeded: the server's error (a

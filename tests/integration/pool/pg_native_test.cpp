@@ -424,7 +424,18 @@ struct Batch {
     const auto e = error(i);
     return e ? std::string(pool::make_error_code(e->kind()).message()) + ": " + e->what() : "ok";
   }
+  // Runs the batch on `conn`, noting when each item was handed back.
+  asio::awaitable<void> run(pool::Connection& conn, std::size_t caller = 0) {
+    handed_back.assign(items.size(), pool::Clock::time_point{});
+    const std::function<void(pool::BatchItem&)> note = [this](pool::BatchItem& item) {
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (items[i].get() == &item) handed_back[i] = pool::Clock::now();
+      }
+    };
+    co_await conn.execute_batch(pointers, caller, note);
+  }
   std::vector<Call> calls;  // the statements' text and parameters, which the items view
+  std::vector<pool::Clock::time_point> handed_back;
   std::vector<pool::ResultBuffer> out;
   std::vector<std::unique_ptr<pool::BatchItem>> items;
   std::vector<pool::BatchItem*> pointers;
@@ -448,7 +459,7 @@ TEST_F(PgNativeTest, ABatchAnswersEachStatementIntoItsOwnSink) {
     };
     for (int round = 0; round < 2; ++round) {
       Batch b(calls);
-      co_await conn->execute_batch(b.pointers, 0);
+      co_await b.run(*conn);
       for (const auto& item : b.items) EXPECT_TRUE(item->settled);
       EXPECT_EQ(b.outcome(0), "ok") << round;
       EXPECT_EQ(b.out[0].rows(),
@@ -482,9 +493,13 @@ TEST_F(PgNativeTest, ADeadlineInABatchStopsOnlyItsOwnStatement) {
     auto conn = co_await native()->connect(pool::Clock::now() + 10s);
     Batch b({{"SELECT 1", {}}, {"SELECT pg_sleep(30)", {}, 300ms}, {"SELECT 3", {}}});
     const auto start = pool::Clock::now();
-    co_await conn->execute_batch(b.pointers, 0);
+    co_await b.run(*conn);
     EXPECT_LT(pool::Clock::now() - start, 5s);
     EXPECT_EQ(b.out[0].rows().at(0).at(0), Param(std::int64_t{1}));
+    // The first statement's caller got it back at once, not when the sleeper was stopped.
+    EXPECT_LT(b.handed_back[0] - start, 250ms);
+    EXPECT_GE(b.handed_back[1] - start, 300ms);
+    EXPECT_GE(b.handed_back[2], b.handed_back[1]);
     EXPECT_EQ(b.outcome(1).rfind(pool::make_error_code(pool::errc::statement_timeout).message(), 0),
               0u)
         << b.outcome(1);
@@ -507,7 +522,7 @@ TEST_F(PgNativeTest, ACancelledStatementInABatchStopsAloneAndTheNextOneAnswers) 
     asio::steady_timer later(ex, 200ms);
     later.async_wait([&](boost::system::error_code) { b.items[1]->cancel.request(); });
     const auto start = pool::Clock::now();
-    co_await conn->execute_batch(b.pointers, 0);
+    co_await b.run(*conn);
     EXPECT_LT(pool::Clock::now() - start, 5s);
     EXPECT_EQ(b.outcome(0), "ok");
     EXPECT_EQ(b.outcome(1).rfind(pool::make_error_code(pool::errc::cancelled).message(), 0), 0u)
@@ -528,12 +543,12 @@ TEST_F(PgNativeTest, ABatchPreparesAStaleStatementAgain) {
     const std::vector<Call> calls{{"SELECT 7", {}}, {"SELECT * FROM batch_stale", {}}};
     {
       Batch b(calls);
-      co_await conn->execute_batch(b.pointers, 0);
+      co_await b.run(*conn);
       EXPECT_EQ(b.out[1].rows(), (std::vector<std::vector<Param>>{{std::int64_t{1}}}));
     }
     PgCluster::shared().psql("ALTER TABLE batch_stale ADD COLUMN b text DEFAULT 'new';");
     Batch b(calls);
-    co_await conn->execute_batch(b.pointers, 0);
+    co_await b.run(*conn);
     EXPECT_EQ(b.outcome(1), "ok");
     EXPECT_EQ(b.out[1].rows(),
               (std::vector<std::vector<Param>>{{std::int64_t{1}, std::string("new")}}));
