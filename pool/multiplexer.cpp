@@ -5,6 +5,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -135,7 +136,7 @@ class MuxShared : public std::enable_shared_from_this<MuxShared> {
   }
 
   // The riders' statements have run (their items say how): they resume, and leave the caps.
-  void complete(const std::vector<Rider>& riders) {
+  void complete(std::span<const Rider> riders) {
     event([&](MultiplexerCore::Actions& actions, Effects& fx) {
       for (const Rider& r : riders) {
         if (!core_.done(r.id, Clock::now(), actions)) {
@@ -547,9 +548,8 @@ class RiderSet {
     const auto it = std::find_if(riders_.begin(), riders_.end(),
                                  [&](const MuxShared::Rider& r) { return r.item == &item; });
     if (it == riders_.end()) return;
-    const std::vector<MuxShared::Rider> one{*it};
+    mux_->complete(std::span(&*it, 1));
     riders_.erase(it);
-    mux_->complete(one);
   }
   // Every item that has no outcome yet gets `e`; then all resume.
   void fail(const std::exception_ptr& e) {
@@ -632,8 +632,11 @@ asio::awaitable<ExecResult> run_query(std::shared_ptr<MuxShared> mux, std::strin
     } catch (...) {
       failure = std::current_exception();
     }
-    if (failure) riders.fail(failure);
-    riders.complete();  // any left (a backend that failed to settle them)
+    if (failure) {
+      riders.fail(failure);
+    } else {
+      riders.complete();  // any left (a backend that failed to settle them)
+    }
     if (!own.settled) {
       if (failure) std::rethrow_exception(failure);
       throw DbError(errc::connection_lost, mux->pool().source(),
