@@ -5,6 +5,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#if SLUICE_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -123,6 +127,17 @@ auto run_now(F f) {
   return fut.get();
 }
 
+// The allocator this binary was linked against (see SLUICE_MIMALLOC in CMakeLists.txt).
+std::string allocator_name() {
+#if SLUICE_WITH_MIMALLOC
+  const int v = mi_version();  // 209 for 2.0.9
+  return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
+         std::to_string(v % 10);
+#else
+  return "glibc malloc";
+#endif
+}
+
 int serve(const gateway::Config& cfg, bool stdio) {
   pool::OdbcEnvironment::get();  // on the main thread, before any worker starts
 
@@ -160,8 +175,15 @@ int serve(const gateway::Config& cfg, bool stdio) {
     configs.push_back(std::move(demo));
   }
 
+  // One io_context per I/O thread, each run by its thread alone: a connection's requests,
+  // from the first byte read to the answer written, stay on one core without a strand, and the
+  // threads share no run queue. The first context also holds the pools, the multiplexers and
+  // the session manager, which any thread reaches through their own strands.
   const std::size_t io_threads = cfg.io_thread_count();
-  asio::io_context io(static_cast<int>(io_threads));
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  for (std::size_t i = 0; i < io_threads; ++i)
+    contexts.push_back(std::make_unique<asio::io_context>(1));
+  asio::io_context& io = *contexts.front();
   std::vector<gateway::Source> sources;
   sources.reserve(configs.size());
   for (const auto& sc : configs) {
@@ -228,7 +250,7 @@ int serve(const gateway::Config& cfg, bool stdio) {
         io,
         [&]() -> asio::awaitable<void> {
           for (auto& s : sources) co_await s.pool->close(pool::Clock::now() + 5s);
-          io.stop();
+          for (auto& c : contexts) c->stop();
         },
         asio::detached);
   };
@@ -280,12 +302,17 @@ int serve(const gateway::Config& cfg, bool stdio) {
         [&](asio::ip::tcp::socket socket, transports::HttpRequest req,
             std::string remote) -> asio::awaitable<void> {
           return endpoint->upgrade(std::move(socket), std::move(req), std::move(remote));
-        });
+        },
+        [&] {
+          std::vector<asio::io_context*> io_workers;
+          for (auto& c : contexts) io_workers.push_back(c.get());
+          return io_workers;
+        }());
     server->start();
     spdlog::info(
-        "serving MCP at http://{}:{}{} (sources: {})",
+        "serving MCP at http://{}:{}{} (sources: {}, I/O threads: {}, allocator: {})",
         address.host.find(':') != std::string::npos ? "[" + address.host + "]" : address.host,
-        server->port(), cfg.http.path, sources.size());
+        server->port(), cfg.http.path, sources.size(), contexts.size(), allocator_name());
   }
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -296,9 +323,17 @@ int serve(const gateway::Config& cfg, bool stdio) {
   });
 
   std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (std::size_t i = 1; i < contexts.size(); ++i) {
+    threads.emplace_back([&c = *contexts[i]] {
+      auto busy = asio::make_work_guard(c);  // idle until shutdown stops it
+      c.run();
+    });
+  }
   io.run();
   for (auto& t : threads) t.join();
+  // The other contexts go first, while what their connections' coroutines still reference
+  // (the engine, the first context's pools and sockets) is alive; their frames end here.
+  contexts.resize(1);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 #include "transports/http_server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <boost/beast/websocket.hpp>
 
 #include <array>
@@ -12,8 +13,10 @@ namespace sluice::transports {
 using tcp = asio::ip::tcp;
 
 struct HttpServer::State : std::enable_shared_from_this<State> {
-  State(asio::io_context& context, HttpServerParams p, HttpHandler h, UpgradeHandler u)
+  State(asio::io_context& context, HttpServerParams p, HttpHandler h, UpgradeHandler u,
+        std::vector<asio::io_context*> w)
       : io(context),
+        workers(std::move(w)),
         executor(context.get_executor()),
         acceptor(context),
         params(std::move(p)),
@@ -24,6 +27,8 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
   // any_io_executor's small buffer, while a strand around any_io_executor is heap-allocated
   // and reference-counted on every executor copy.
   asio::io_context& io;
+  std::vector<asio::io_context*> workers;  // empty: strands of io
+  std::size_t next_worker = 0;             // touched by the accept loop only
   asio::any_io_executor executor;
   tcp::acceptor acceptor;
   HttpServerParams params;
@@ -145,27 +150,55 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socke
   stream.socket().close(ignored);
 }
 
+// Starts serving an accepted connection on its socket's executor; false when accepting failed.
+template <typename Socket>
+bool start_serving(const std::shared_ptr<HttpServer::State>& state, beast::error_code ec,
+                   Socket socket) {
+  if (ec) {
+    if (state->stopping || ec == asio::error::operation_aborted) return false;
+    spdlog::warn("http: accept failed: {}", ec.message());
+    return true;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  auto ex = socket.get_executor();
+  asio::co_spawn(ex, serve(state, tcp::socket(std::move(socket))), asio::detached);
+  return true;
+}
+
 asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> state) {
-  for (;;) {
-    auto [ec, socket] = co_await state->acceptor.async_accept(asio::make_strand(state->io),
-                                                              asio::as_tuple(asio::use_awaitable));
-    if (ec) {
-      if (state->stopping || ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("http: accept failed: {}", ec.message());
-      continue;
+  for (bool more = true; more;) {
+    if (state->workers.empty()) {
+      auto [ec, socket] = co_await state->acceptor.async_accept(
+          asio::make_strand(state->io), asio::as_tuple(asio::use_awaitable));
+      more = start_serving(state, ec, std::move(socket));
+    } else {
+      // Accepted on the listening context, then handed to the next worker with its file
+      // descriptor alone: no operation on a context holds an object of another, so the
+      // contexts can be stopped and destroyed in any order.
+      auto [ec, accepted] =
+          co_await state->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      tcp::socket socket(*state->workers[state->next_worker++ % state->workers.size()]);
+      if (!ec) {
+        const auto protocol = accepted.local_endpoint(ec).protocol();
+        if (!ec) {
+          const auto fd = accepted.release(ec);
+          if (!ec) {
+            socket.assign(protocol, fd, ec);
+            if (ec) ::close(fd);  // nobody owns it any more
+          }
+        }
+      }
+      more = start_serving(state, ec, std::move(socket));
     }
-    socket.set_option(tcp::no_delay(true), ec);
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, serve(state, std::move(socket)), asio::detached);
   }
 }
 
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, HttpServerParams params, HttpHandler handler,
-                       UpgradeHandler upgrade)
-    : state_(
-          std::make_shared<State>(io, std::move(params), std::move(handler), std::move(upgrade))) {}
+                       UpgradeHandler upgrade, std::vector<asio::io_context*> workers)
+    : state_(std::make_shared<State>(io, std::move(params), std::move(handler), std::move(upgrade),
+                                     std::move(workers))) {}
 
 HttpServer::~HttpServer() {
   stop();

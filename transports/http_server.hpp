@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "transports/http_exchange.hpp"
 
@@ -33,12 +34,14 @@ using UpgradeHandler = std::function<asio::awaitable<void>(
 // An HTTP/1.1 server on Asio coroutines: keep-alive, deadlines on header and body reads,
 // size limits, one coroutine (and one writer) per connection. Knows nothing of MCP.
 //
-// start() and stop() are called from one thread; connections run on strands of the
-// executor's context.
+// start() and stop() are called from one thread. Connections run on strands of `io`, or,
+// given `workers`, each on one of those contexts in turn, on its plain executor: each worker
+// context must then be run by one thread only (its own), which serializes a connection's
+// handlers without a strand and keeps all of a connection's work on one core.
 class HttpServer {
  public:
   HttpServer(asio::io_context& io, HttpServerParams params, HttpHandler handler,
-             UpgradeHandler upgrade = {});
+             UpgradeHandler upgrade = {}, std::vector<asio::io_context*> workers = {});
   ~HttpServer();
 
   // Binds and listens; throws std::system_error naming the address on failure.

@@ -90,7 +90,8 @@ std::vector<std::pair<std::string, std::string>> modern_headers(const std::strin
 struct Production {
   bool enabled = false;
   session::ClientLimiterParams limits;
-  // Threads running the gateway's io_context, as `io_threads` in the shipped binary.
+  // I/O threads, as `io_threads` in the shipped binary: each runs an io_context of its own
+  // and takes connections in turn; the first also holds the pool and the multiplexer.
   std::size_t io_threads = 1;
 };
 
@@ -139,11 +140,20 @@ class Gateway {
     endpoint_ = std::make_unique<gateway::McpHttpEndpoint>(*engine_, sessions_, ep);
     transports::HttpServerParams hp;
     hp.port = 0;
+    std::vector<asio::io_context*> io_workers{&io_};
+    for (std::size_t i = 1; i < production.io_threads; ++i) {
+      io_workers.push_back(more_io_.emplace_back(std::make_unique<asio::io_context>(1)).get());
+    }
     server_ = std::make_unique<transports::HttpServer>(
-        io_, hp, [this](transports::HttpExchange& ex) { return (*endpoint_)(ex); });
+        io_, hp, [this](transports::HttpExchange& ex) { return (*endpoint_)(ex); },
+        transports::UpgradeHandler{}, io_workers);
     server_->start();
-    for (std::size_t i = 0; i < std::max<std::size_t>(1, production.io_threads); ++i) {
-      threads_.emplace_back([this] { io_.run(); });
+    threads_.emplace_back([this] { io_.run(); });
+    for (auto& c : more_io_) {
+      threads_.emplace_back([&c = *c] {
+        auto busy = asio::make_work_guard(c);
+        c.run();
+      });
     }
   }
   ~Gateway() {
@@ -157,7 +167,9 @@ class Gateway {
         [&](std::exception_ptr) { closed.set_value(); });
     closed.get_future().wait();
     io_.stop();
+    for (auto& c : more_io_) c->stop();
     for (auto& t : threads_) t.join();
+    more_io_.clear();  // as the binary does: before what their connections reference
   }
   std::uint16_t port() const { return server_->port(); }
 
@@ -190,7 +202,8 @@ class Gateway {
   }
 
  private:
-  asio::io_context io_;
+  asio::io_context io_{1};
+  std::vector<std::unique_ptr<asio::io_context>> more_io_;
   pool::BlockingPool workers_{4};
   pool::Watchdog watchdog_;
   session::TokenSigner signer_;
@@ -574,6 +587,67 @@ std::string read_response(asio::ip::tcp::socket& socket) {
     }
     got.append(buf.data(), socket.read_some(asio::buffer(buf)));
   }
+}
+
+// Given worker contexts, each run by one thread, the server hands connections to them in
+// turn, and a connection's requests run on its worker's thread from start to end, across
+// suspensions: that thread is what serializes them, as a strand would.
+TEST(HttpServerTest, ConnectionsTakeTurnsOverWorkerThreadsAndEachStaysOnItsOwn) {
+  asio::io_context accepting{1};
+  std::array<asio::io_context, 2> workers{asio::io_context{1}, asio::io_context{1}};
+  auto handler = [](transports::HttpExchange& ex) -> asio::awaitable<void> {
+    const auto before = std::this_thread::get_id();
+    asio::steady_timer pause(co_await asio::this_coro::executor, 1ms);
+    co_await pause.async_wait(asio::use_awaitable);
+    transports::HttpResponse res{http::status::ok, ex.request().version()};
+    std::ostringstream body;
+    body << std::this_thread::get_id() << (std::this_thread::get_id() == before ? "" : " moved");
+    res.body() = body.str();
+    co_await ex.respond(std::move(res));
+  };
+  transports::HttpServerParams hp;
+  hp.port = 0;
+  transports::HttpServer server(accepting, hp, handler, {}, {&workers[0], &workers[1]});
+  server.start();
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { accepting.run(); });
+  for (auto& w : workers) {
+    threads.emplace_back([&w] {
+      auto busy = asio::make_work_guard(w);
+      w.run();
+    });
+  }
+
+  asio::io_context io;
+  std::vector<std::string> thread_of;  // per connection
+  for (int c = 0; c < 4; ++c) {
+    beast::tcp_stream stream(io);
+    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+    for (int i = 0; i < 3; ++i) {
+      http::request<http::string_body> req{http::verb::get, "/", 11};
+      req.set(http::field::host, "127.0.0.1");
+      http::write(stream, req);
+      beast::flat_buffer buffer;
+      http::response<http::string_body> res;
+      http::read(stream, buffer, res);
+      ASSERT_EQ(res.result_int(), 200u);
+      EXPECT_EQ(res.body().find("moved"), std::string::npos) << "connection " << c;
+      if (i == 0) {
+        thread_of.push_back(res.body());
+      } else {
+        EXPECT_EQ(res.body(), thread_of.back()) << "connection " << c << ", request " << i;
+      }
+    }
+  }
+  // Taken in turn: the first two went to different threads, the next two likewise.
+  EXPECT_NE(thread_of[0], thread_of[1]);
+  EXPECT_EQ(thread_of[0], thread_of[2]);
+  EXPECT_EQ(thread_of[1], thread_of[3]);
+
+  server.stop();
+  accepting.stop();
+  for (auto& w : workers) w.stop();
+  for (auto& t : threads) t.join();
 }
 
 TEST(SqliteGatewayTest, AnswersAreFramedForKeepAliveAndForClose) {
