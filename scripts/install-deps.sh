@@ -11,7 +11,7 @@ packages=(
   unixodbc unixodbc-dev odbc-postgresql libsqliteodbc sqlite3
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest
-  libssl-dev
+  libssl-dev libmimalloc-dev
   postgresql-15 postgresql-client-15
 )
 # Callers may need a few more (bench/instructions.sh: valgrind).
