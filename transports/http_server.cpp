@@ -5,8 +5,10 @@
 #include <boost/beast/websocket.hpp>
 
 #include <array>
+#include <atomic>
 #include <list>
 #include <mutex>
+#include <utility>
 
 namespace sluice::transports {
 
@@ -17,6 +19,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
         std::vector<asio::io_context*> w)
       : io(context),
         workers(std::move(w)),
+        seated(workers.size()),
         executor(context.get_executor()),
         acceptor(context),
         params(std::move(p)),
@@ -28,7 +31,10 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
   // and reference-counted on every executor copy.
   asio::io_context& io;
   std::vector<asio::io_context*> workers;  // empty: strands of io
-  std::size_t next_worker = 0;             // touched by the accept loop only
+  // Connections (HTTP and WebSocket) each worker serves now; a new one goes to the worker
+  // with fewest, the first on a tie. The first context also runs the pools' sockets: a lone
+  // client is served there, and its statements' answers need no hand-off between threads.
+  std::vector<std::atomic<std::size_t>> seated;
   asio::any_io_executor executor;
   tcp::acceptor acceptor;
   HttpServerParams params;
@@ -68,7 +74,33 @@ asio::awaitable<void> linger(beast::tcp_stream& stream, std::size_t limit) {
   }
 }
 
-asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socket socket) {
+// A connection's place in its worker's count, given up when the connection ends. Keeps the
+// server's state (where the count lives) alive as long.
+class Seat {
+ public:
+  Seat() = default;
+  Seat(std::shared_ptr<HttpServer::State> state, std::size_t worker)
+      : state_(std::move(state)), count_(&state_->seated[worker]) {
+    count_->fetch_add(1);
+  }
+  Seat(Seat&& o) noexcept : state_(std::move(o.state_)), count_(std::exchange(o.count_, nullptr)) {}
+  Seat& operator=(Seat&&) = delete;
+  ~Seat() {
+    if (count_ != nullptr) count_->fetch_sub(1);
+  }
+
+ private:
+  std::shared_ptr<HttpServer::State> state_;
+  std::atomic<std::size_t>* count_ = nullptr;
+};
+
+// Keeps a WebSocket's seat for as long as the session runs.
+asio::awaitable<void> seated(asio::awaitable<void> session, Seat) {
+  co_await std::move(session);
+}
+
+asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socket socket,
+                            Seat seat) {
   beast::tcp_stream stream(std::move(socket));
   std::string remote;
   {
@@ -133,7 +165,7 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socke
       HttpRequest request = parser.release();
       auto takeover = state->upgrade(stream.release_socket(), std::move(request), remote);
       const auto executor = co_await asio::this_coro::executor;
-      asio::co_spawn(executor, std::move(takeover), asio::detached);
+      asio::co_spawn(executor, seated(std::move(takeover), std::move(seat)), asio::detached);
       co_return;
     }
     HttpExchange exchange(stream, parser.release(), remote, params.max_queued_frames);
@@ -153,7 +185,7 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socke
 // Starts serving an accepted connection on its socket's executor; false when accepting failed.
 template <typename Socket>
 bool start_serving(const std::shared_ptr<HttpServer::State>& state, beast::error_code ec,
-                   Socket socket) {
+                   Socket socket, Seat seat = {}) {
   if (ec) {
     if (state->stopping || ec == asio::error::operation_aborted) return false;
     spdlog::warn("http: accept failed: {}", ec.message());
@@ -161,7 +193,7 @@ bool start_serving(const std::shared_ptr<HttpServer::State>& state, beast::error
   }
   socket.set_option(tcp::no_delay(true), ec);
   auto ex = socket.get_executor();
-  asio::co_spawn(ex, serve(state, tcp::socket(std::move(socket))), asio::detached);
+  asio::co_spawn(ex, serve(state, tcp::socket(std::move(socket)), std::move(seat)), asio::detached);
   return true;
 }
 
@@ -172,12 +204,17 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> state) {
           asio::make_strand(state->io), asio::as_tuple(asio::use_awaitable));
       more = start_serving(state, ec, std::move(socket));
     } else {
-      // Accepted on the listening context, then handed to the next worker with its file
+      // Accepted on the listening context, then handed to the least busy worker with its file
       // descriptor alone: no operation on a context holds an object of another, so the
       // contexts can be stopped and destroyed in any order.
       auto [ec, accepted] =
           co_await state->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-      tcp::socket socket(*state->workers[state->next_worker++ % state->workers.size()]);
+      std::size_t w = 0;
+      for (std::size_t i = 1; i < state->workers.size(); ++i) {
+        if (state->seated[i].load() < state->seated[w].load()) w = i;
+      }
+      Seat seat(state, w);
+      tcp::socket socket(*state->workers[w]);
       if (!ec) {
         const auto protocol = accepted.local_endpoint(ec).protocol();
         if (!ec) {
@@ -188,7 +225,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> state) {
           }
         }
       }
-      more = start_serving(state, ec, std::move(socket));
+      more = start_serving(state, ec, std::move(socket), std::move(seat));
     }
   }
 }

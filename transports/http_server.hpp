@@ -35,7 +35,8 @@ using UpgradeHandler = std::function<asio::awaitable<void>(
 // size limits, one coroutine (and one writer) per connection. Knows nothing of MCP.
 //
 // start() and stop() are called from one thread. Connections run on strands of `io`, or,
-// given `workers`, each on one of those contexts in turn, on its plain executor: each worker
+// given `workers`, each on the one of those contexts serving fewest connections (the first
+// on a tie), on its plain executor (destroy the workers before `io`): each worker
 // context must then be run by one thread only (its own), which serializes a connection's
 // handlers without a strand and keeps all of a connection's work on one core.
 class HttpServer {

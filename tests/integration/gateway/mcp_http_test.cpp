@@ -589,11 +589,12 @@ std::string read_response(asio::ip::tcp::socket& socket) {
   }
 }
 
-// Given worker contexts, each run by one thread, the server hands connections to them in
-// turn, and a connection's requests run on its worker's thread from start to end, across
-// suspensions: that thread is what serializes them, as a strand would.
-TEST(HttpServerTest, ConnectionsTakeTurnsOverWorkerThreadsAndEachStaysOnItsOwn) {
-  asio::io_context accepting{1};
+// Given worker contexts, each run by one thread, the server hands each new connection to the
+// worker serving fewest (the first on a tie), and a connection's requests run on its
+// worker's thread from start to end, across suspensions: that thread is what serializes
+// them, as a strand would.
+TEST(HttpServerTest, ConnectionsGoToTheLeastBusyWorkerAndEachStaysOnItsThread) {
+  asio::io_context accepting{1};  // outlives the workers, as HttpServer requires
   std::array<asio::io_context, 2> workers{asio::io_context{1}, asio::io_context{1}};
   auto handler = [](transports::HttpExchange& ex) -> asio::awaitable<void> {
     const auto before = std::this_thread::get_id();
@@ -619,31 +620,48 @@ TEST(HttpServerTest, ConnectionsTakeTurnsOverWorkerThreadsAndEachStaysOnItsOwn) 
   }
 
   asio::io_context io;
-  std::vector<std::string> thread_of;  // per connection
+  auto ask = [](beast::tcp_stream& stream) {
+    http::request<http::string_body> req{http::verb::get, "/", 11};
+    req.set(http::field::host, "127.0.0.1");
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body().find("moved"), std::string::npos);
+    return res.body();
+  };
+  // Four connections open at once, each answered once before the next connects.
+  std::vector<std::unique_ptr<beast::tcp_stream>> streams;
+  std::vector<std::string> thread_of;
   for (int c = 0; c < 4; ++c) {
-    beast::tcp_stream stream(io);
-    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
-    for (int i = 0; i < 3; ++i) {
-      http::request<http::string_body> req{http::verb::get, "/", 11};
-      req.set(http::field::host, "127.0.0.1");
-      http::write(stream, req);
-      beast::flat_buffer buffer;
-      http::response<http::string_body> res;
-      http::read(stream, buffer, res);
-      ASSERT_EQ(res.result_int(), 200u);
-      EXPECT_EQ(res.body().find("moved"), std::string::npos) << "connection " << c;
-      if (i == 0) {
-        thread_of.push_back(res.body());
-      } else {
-        EXPECT_EQ(res.body(), thread_of.back()) << "connection " << c << ", request " << i;
-      }
-    }
+    streams.push_back(std::make_unique<beast::tcp_stream>(io));
+    streams.back()->connect(
+        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+    thread_of.push_back(ask(*streams.back()));
   }
-  // Taken in turn: the first two went to different threads, the next two likewise.
+  // 0 and 0 seated: the first; then 1 and 0: the second; then the first, the second.
   EXPECT_NE(thread_of[0], thread_of[1]);
   EXPECT_EQ(thread_of[0], thread_of[2]);
   EXPECT_EQ(thread_of[1], thread_of[3]);
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t c = 0; c < streams.size(); ++c) {
+      EXPECT_EQ(ask(*streams[c]), thread_of[c]) << "connection " << c << ", round " << round;
+    }
+  }
 
+  // The second worker's two close; the next two connections both go there, where none is.
+  streams[1].reset();
+  streams[3].reset();
+  std::this_thread::sleep_for(500ms);  // for the server to read both ends
+  for (int c = 0; c < 2; ++c) {
+    streams.push_back(std::make_unique<beast::tcp_stream>(io));
+    streams.back()->connect(
+        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+    EXPECT_EQ(ask(*streams.back()), thread_of[1]) << "new connection " << c;
+  }
+
+  streams.clear();
   server.stop();
   accepting.stop();
   for (auto& w : workers) w.stop();
