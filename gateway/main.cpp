@@ -180,7 +180,13 @@ int serve(const gateway::Config& cfg, bool stdio) {
   // threads share no run queue. The first context also holds the pools, the multiplexers and
   // the session manager, which any thread reaches through their own strands.
   const std::size_t io_threads = cfg.io_thread_count();
-  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  // Destroyed last (after the pools, whose sockets may sit on any of them), the others before
+  // the first, which holds the listener whose connections they serve.
+  struct Contexts : std::vector<std::unique_ptr<asio::io_context>> {
+    ~Contexts() {
+      while (!empty()) pop_back();
+    }
+  } contexts;
   for (std::size_t i = 0; i < io_threads; ++i)
     contexts.push_back(std::make_unique<asio::io_context>(1));
   asio::io_context& io = *contexts.front();
@@ -331,9 +337,6 @@ int serve(const gateway::Config& cfg, bool stdio) {
   }
   io.run();
   for (auto& t : threads) t.join();
-  // The other contexts go first, while what their connections' coroutines still reference
-  // (the engine, the first context's pools and sockets) is alive; their frames end here.
-  contexts.resize(1);
   return 0;
 }
 

@@ -122,6 +122,8 @@ class PgConnection final : public Connection {
   // nothing read, when the caller cancels. Throws DbError.
   asio::awaitable<void> fill();
   [[noreturn]] void lost(std::string what);
+  // Moves the socket onto the event loop of the coroutine about to use it (see the .cpp).
+  void follow(const asio::any_io_executor& caller);
   // A message that has no place in the exchange (COPY's, say): the connection is given up.
   [[noreturn]] void unexpected(char type);
 

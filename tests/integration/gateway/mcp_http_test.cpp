@@ -169,7 +169,6 @@ class Gateway {
     io_.stop();
     for (auto& c : more_io_) c->stop();
     for (auto& t : threads_) t.join();
-    more_io_.clear();  // as the binary does: before what their connections reference
   }
   std::uint16_t port() const { return server_->port(); }
 
