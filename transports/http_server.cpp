@@ -32,8 +32,8 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
   asio::io_context& io;
   std::vector<asio::io_context*> workers;  // empty: strands of io
   // Connections (HTTP and WebSocket) each worker serves now; a new one goes to the worker
-  // with fewest, the first on a tie. The first context also runs the pools' sockets: a lone
-  // client is served there, and its statements' answers need no hand-off between threads.
+  // with fewest, the first on a tie. In the gateway the first context also holds the pools'
+  // and multiplexers' timers: a lone client served there wakes no second thread.
   std::vector<std::atomic<std::size_t>> seated;
   asio::any_io_executor executor;
   tcp::acceptor acceptor;
@@ -205,8 +205,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> state) {
       more = start_serving(state, ec, std::move(socket));
     } else {
       // Accepted on the listening context, then handed to the least busy worker with its file
-      // descriptor alone: no operation on a context holds an object of another, so the
-      // contexts can be stopped and destroyed in any order.
+      // descriptor alone: a pending accept holds no object of a worker's context.
       auto [ec, accepted] =
           co_await state->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
       std::size_t w = 0;
