@@ -783,16 +783,9 @@ void PgConnection::follow(const asio::any_io_executor& caller) {
   auto& here = asio::query(socket_.get_executor(), asio::execution::context);
   if (&here == &asio::query(caller, asio::execution::context) || !socket_.is_open()) return;
   boost::system::error_code ec;
-  const auto protocol = socket_.local_endpoint(ec).protocol();
-  if (ec) return;  // stays where it is; its next read reports what is wrong
-  const auto fd = socket_.release(ec);
-  if (ec) return;
-  asio::ip::tcp::socket moved(caller);
-  moved.assign(protocol, fd, ec);
-  if (ec) {
-    ::close(fd);
-    reusable_ = false;
-  }
+  auto moved = move_socket(socket_, caller, ec);
+  if (ec && socket_.is_open()) return;  // not released: it stays, and its next read tells
+  if (ec) reusable_ = false;            // released but not taken: the connection is gone
   socket_ = std::move(moved);
 }
 

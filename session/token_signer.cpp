@@ -197,10 +197,11 @@ struct VerifiedTokens {
 }  // namespace
 
 std::optional<std::string> TokenSigner::verify(std::string_view token) const {
+  VerifiedTokens* cache = nullptr;
   VerifiedTokens::Entry* cached = nullptr;
   if (token.size() <= VerifiedTokens::kMaxToken) {
-    auto& cache = VerifiedTokens::mine();
-    const auto [entry, hit] = cache.find(token, keyed_->generation);
+    cache = &VerifiedTokens::mine();
+    const auto [entry, hit] = cache->find(token, keyed_->generation);
     if (hit) return entry->payload;
     cached = entry;
   }
@@ -225,7 +226,7 @@ std::optional<std::string> TokenSigner::verify(std::string_view token) const {
   if (CRYPTO_memcmp(sig.data(), expected.data(), expected.size()) != 0) return std::nullopt;
   if (cached != nullptr) {
     cached->generation = keyed_->generation;
-    cached->used = VerifiedTokens::mine().clock;
+    cached->used = cache->clock;
     cached->token.assign(token);
     cached->payload = payload;
   }

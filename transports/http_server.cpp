@@ -1,7 +1,6 @@
 #include "transports/http_server.hpp"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 #include <boost/beast/websocket.hpp>
 
 #include <array>
@@ -203,29 +202,22 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpServer::State> state) {
       auto [ec, socket] = co_await state->acceptor.async_accept(
           asio::make_strand(state->io), asio::as_tuple(asio::use_awaitable));
       more = start_serving(state, ec, std::move(socket));
-    } else {
-      // Accepted on the listening context, then handed to the least busy worker with its file
-      // descriptor alone: a pending accept holds no object of a worker's context.
-      auto [ec, accepted] =
-          co_await state->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-      std::size_t w = 0;
-      for (std::size_t i = 1; i < state->workers.size(); ++i) {
-        if (state->seated[i].load() < state->seated[w].load()) w = i;
-      }
-      Seat seat(state, w);
-      tcp::socket socket(*state->workers[w]);
-      if (!ec) {
-        const auto protocol = accepted.local_endpoint(ec).protocol();
-        if (!ec) {
-          const auto fd = accepted.release(ec);
-          if (!ec) {
-            socket.assign(protocol, fd, ec);
-            if (ec) ::close(fd);  // nobody owns it any more
-          }
-        }
-      }
-      more = start_serving(state, ec, std::move(socket), std::move(seat));
+      continue;
     }
+    // Accepted on the listening context, then handed to the least busy worker with its file
+    // descriptor alone: a pending accept holds no object of a worker's context.
+    auto [ec, accepted] =
+        co_await state->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      more = start_serving(state, ec, std::move(accepted));
+      continue;
+    }
+    std::size_t w = 0;
+    for (std::size_t i = 1; i < state->workers.size(); ++i) {
+      if (state->seated[i].load() < state->seated[w].load()) w = i;
+    }
+    auto socket = move_socket(accepted, state->workers[w]->get_executor(), ec);
+    more = start_serving(state, ec, std::move(socket), Seat(state, w));
   }
 }
 
