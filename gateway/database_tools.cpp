@@ -12,9 +12,29 @@ namespace {
 
 using json = nlohmann::json;
 
+// The tools, in the order of their names below.
+enum class Tool {
+  list_databases,
+  list_schemas,
+  list_tables,
+  describe_table,
+  query,
+  explain,
+  execute,
+  set_context,
+  get_context
+};
 constexpr std::array<std::string_view, 9> kToolNames = {
     "list_databases", "list_schemas", "list_tables", "describe_table", "query",
     "explain",        "execute",      "set_context", "get_context"};
+
+// Named once per call: comparing a std::string with a literal measures the literal first.
+std::optional<Tool> tool_named(std::string_view name) noexcept {
+  for (std::size_t i = 0; i < kToolNames.size(); ++i) {
+    if (kToolNames[i] == name) return static_cast<Tool>(i);
+  }
+  return std::nullopt;
+}
 
 // An argument the model got wrong: reported as an isError result naming the field.
 class ArgumentError : public std::runtime_error {
@@ -22,29 +42,27 @@ class ArgumentError : public std::runtime_error {
   using runtime_error::runtime_error;
 };
 
-std::string optional_string(const json& args, const char* key) {
-  auto it = args.find(key);
-  if (it == args.end() || it->is_null()) return {};
-  if (!it->is_string()) {
+std::string optional_string(const json* v, const char* key) {
+  if (v == nullptr || v->is_null()) return {};
+  if (!v->is_string()) {
     throw ArgumentError(std::string("argument '") + key + "' must be a string, got " +
-                        it->type_name());
+                        v->type_name());
   }
-  return it->get<std::string>();
+  return v->get<std::string>();
 }
 
-std::string required_string(const json& args, const char* key) {
-  std::string v = optional_string(args, key);
-  if (v.empty()) throw ArgumentError(std::string("argument '") + key + "' is required");
-  return v;
+std::string required_string(const json* v, const char* key) {
+  std::string s = optional_string(v, key);
+  if (s.empty()) throw ArgumentError(std::string("argument '") + key + "' is required");
+  return s;
 }
 
-std::optional<std::int64_t> optional_positive(const json& args, const char* key) {
-  auto it = args.find(key);
-  if (it == args.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer() || it->get<std::int64_t>() < 1) {
+std::optional<std::int64_t> optional_positive(const json* v, const char* key) {
+  if (v == nullptr || v->is_null()) return std::nullopt;
+  if (!v->is_number_integer() || v->get<std::int64_t>() < 1) {
     throw ArgumentError(std::string("argument '") + key + "' must be a positive integer");
   }
-  return it->get<std::int64_t>();
+  return v->get<std::int64_t>();
 }
 
 SqlDialect guard_dialect(pool::Dialect::Kind k) {
@@ -276,7 +294,7 @@ DatabaseTools::DatabaseTools(std::vector<Source>& sources, const session::Contex
 }
 
 bool DatabaseTools::has(std::string_view name) const noexcept {
-  return std::find(kToolNames.begin(), kToolNames.end(), name) != kToolNames.end();
+  return tool_named(name).has_value();
 }
 
 Source& DatabaseTools::source_named(const std::string& name) {
@@ -289,12 +307,47 @@ Source& DatabaseTools::source_named(const std::string& name) {
   throw ArgumentError("unknown source '" + name + "'; configured sources: " + known);
 }
 
+// The arguments the tools read, found in one pass over the call's few: a lookup per name
+// would search the object again for each of the eleven (measuring the name first).
+struct DatabaseTools::Arguments {
+  const json* context = nullptr;
+  const json* source = nullptr;
+  const json* database = nullptr;
+  const json* schema = nullptr;
+  const json* warehouse = nullptr;
+  const json* role = nullptr;
+  const json* timeout_ms = nullptr;
+  const json* max_rows = nullptr;
+  const json* pattern = nullptr;
+  const json* table = nullptr;
+  const json* sql = nullptr;
+
+  explicit Arguments(const json& object) {
+    static constexpr std::pair<std::string_view, const json * Arguments::*> kNames[] = {
+        {"sql", &Arguments::sql},           {"context", &Arguments::context},
+        {"source", &Arguments::source},     {"database", &Arguments::database},
+        {"schema", &Arguments::schema},     {"warehouse", &Arguments::warehouse},
+        {"role", &Arguments::role},         {"timeout_ms", &Arguments::timeout_ms},
+        {"max_rows", &Arguments::max_rows}, {"pattern", &Arguments::pattern},
+        {"table", &Arguments::table}};
+    for (auto it = object.begin(); it != object.end(); ++it) {
+      const std::string& key = it.key();
+      for (const auto& [name, member] : kNames) {
+        if (key == name) {
+          this->*member = &it.value();
+          break;
+        }
+      }
+    }
+  }
+};
+
 // The context a call runs in: its `context` handle's, else the session's, for the source the
 // call names (or the handle's or session's, or the default); then the call's own database,
 // schema, warehouse and role arguments override field by field.
-DatabaseTools::Resolved DatabaseTools::resolve(const json& arguments, const ToolCall& call) {
+DatabaseTools::Resolved DatabaseTools::resolve(const Arguments& arguments, const ToolCall& call) {
   std::optional<session::ContextHandles::Context> base = call.session_context;
-  if (const std::string handle = optional_string(arguments, "context"); !handle.empty()) {
+  if (const std::string handle = optional_string(arguments.context, "context"); !handle.empty()) {
     if (handles_ == nullptr) throw ArgumentError("context handles are not enabled here");
     auto opened = handles_->open(handle, call.request.client);
     if (auto* why = std::get_if<std::string>(&opened)) {
@@ -302,14 +355,14 @@ DatabaseTools::Resolved DatabaseTools::resolve(const json& arguments, const Tool
     }
     base = std::get<session::ContextHandles::Context>(std::move(opened));
   }
-  std::string source = optional_string(arguments, "source");
+  std::string source = optional_string(arguments.source, "source");
   if (source.empty() && base) source = base->source;
   Resolved r{source_named(source), {}};
   if (base && (base->source == r.source.name || base->source.empty())) r.db = base->db;
-  if (auto v = optional_string(arguments, "database"); !v.empty()) r.db.database = v;
-  if (auto v = optional_string(arguments, "schema"); !v.empty()) r.db.schema = v;
-  if (auto v = optional_string(arguments, "warehouse"); !v.empty()) r.db.warehouse = v;
-  if (auto v = optional_string(arguments, "role"); !v.empty()) r.db.role = v;
+  if (auto v = optional_string(arguments.database, "database"); !v.empty()) r.db.database = v;
+  if (auto v = optional_string(arguments.schema, "schema"); !v.empty()) r.db.schema = v;
+  if (auto v = optional_string(arguments.warehouse, "warehouse"); !v.empty()) r.db.warehouse = v;
+  if (auto v = optional_string(arguments.role, "role"); !v.empty()) r.db.role = v;
   return r;
 }
 
@@ -375,23 +428,25 @@ struct DatabaseTools::Run {
 // Not a coroutine: checks the arguments and builds the statement, answering at once when
 // there is nothing to run; execute() runs the rest.
 asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call) {
-  const json& arguments = call.arguments;
-  if (!has(name)) throw ToolRequestError("unknown tool '" + std::string(name) + "'");
-  if (!arguments.is_object()) throw ToolRequestError("params.arguments must be an object");
+  const std::optional<Tool> named = tool_named(name);
+  if (!named) throw ToolRequestError("unknown tool '" + std::string(name) + "'");
+  const Tool tool = *named;
+  if (!call.arguments.is_object()) throw ToolRequestError("params.arguments must be an object");
   try {
+    const Arguments arguments(call.arguments);
     auto [src, db] = resolve(arguments, call);
     call.request.source = src.name;
-    if (name == "set_context" || name == "get_context") {
+    if (tool == Tool::set_context || tool == Tool::get_context) {
       // Checked now, so that a context no call could use is refused here, not later.
       src.dialect->switch_context(pool::DbContext{}, db);
-      const bool store = name == "set_context" && call.set_session_context != nullptr;
+      const bool store = tool == Tool::set_context && call.set_session_context != nullptr;
       if (store) call.set_session_context({src.name, db});
       return ready(context_result(src, db, call, store));
     }
     auto run = std::make_unique<Run>(src);
     const auto& limits = src.limits;
     auto timeout = limits.timeout;
-    if (auto t = optional_positive(arguments, "timeout_ms")) {
+    if (auto t = optional_positive(arguments.timeout_ms, "timeout_ms")) {
       timeout = std::min(std::chrono::milliseconds(*t), limits.max_timeout);
     }
     run->deadline = std::min(call.deadline, pool::Clock::now() + timeout);
@@ -401,42 +456,46 @@ asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call
     // Metadata tools look in a database and schema (filters); the connection itself only
     // needs the warehouse and role. Statements run in the whole context.
     run->run_in = db;
-    const bool metadata = name == "list_databases" || name == "list_schemas" ||
-                          name == "list_tables" || name == "describe_table";
-    if (metadata) {
-      run->run_in.database.clear();
-      run->run_in.schema.clear();
-    }
-    run->describe = name == "describe_table";
-    if (name == "list_databases") {
-      sql = src.dialect->list_databases();
-    } else if (name == "list_schemas") {
-      sql = src.dialect->list_schemas(db.database);
-    } else if (name == "list_tables") {
-      sql = src.dialect->list_tables(db.database, db.schema, optional_string(arguments, "pattern"));
-    } else if (name == "describe_table") {
-      sql =
-          src.dialect->describe_table(db.database, db.schema, required_string(arguments, "table"));
-    } else {
-      const std::string text = required_string(arguments, "sql");
-      if (name == "execute") {
+    switch (tool) {
+      case Tool::list_databases:
+        sql = src.dialect->list_databases();
+        break;
+      case Tool::list_schemas:
+        sql = src.dialect->list_schemas(db.database);
+        break;
+      case Tool::list_tables:
+        sql = src.dialect->list_tables(db.database, db.schema,
+                                       optional_string(arguments.pattern, "pattern"));
+        break;
+      case Tool::describe_table:
+        sql = src.dialect->describe_table(db.database, db.schema,
+                                          required_string(arguments.table, "table"));
+        run->describe = true;
+        break;
+      case Tool::execute:
+        sql.text = required_string(arguments.sql, "sql");
         if (!src.allow_writes) {
           return ready(error_result("Writes are disabled on source '" + src.name +
                                     "'. An operator can enable them with allow_writes: true in "
                                     "that source's configuration."));
         }
         run->write = true;
-        sql.text = text;
-      } else {
+        break;
+      default: {  // query, explain
+        std::string text = required_string(arguments.sql, "sql");
         const GuardVerdict verdict =
             SqlGuard::check_read_only(text, guard_dialect(src.dialect->kind()));
         if (!verdict.allowed) return ready(error_result(verdict.message));
-        sql.text = name == "explain" ? src.dialect->explain(text) : text;
-        if (auto rows = optional_positive(arguments, "max_rows")) {
+        sql.text = tool == Tool::explain ? src.dialect->explain(text) : std::move(text);
+        if (auto rows = optional_positive(arguments.max_rows, "max_rows")) {
           run->caps.max_rows =
               std::min<std::size_t>(run->caps.max_rows, static_cast<std::size_t>(*rows));
         }
       }
+    }
+    if (tool <= Tool::describe_table) {  // the metadata tools
+      run->run_in.database.clear();
+      run->run_in.schema.clear();
     }
     call.request.db = run->run_in;
     if (!src.mux && !run->run_in.empty()) {

@@ -43,7 +43,8 @@ class DatabaseTools final : public ToolProvider {
   struct Run;
   asio::awaitable<ToolResult> execute(std::unique_ptr<Run> run, ToolCall& call);
   Source& source_named(const std::string& name);
-  Resolved resolve(const nlohmann::json& arguments, const ToolCall& call);
+  struct Arguments;
+  Resolved resolve(const Arguments& arguments, const ToolCall& call);
   ToolResult context_result(const Source& src, const pool::DbContext& db, const ToolCall& call,
                             bool stored) const;
 

@@ -137,6 +137,8 @@ class JsonScanner {
     std::size_t run = first;
     bool decoded = false;
     while (i_ < s_.size()) {
+      i_ = next_special_byte(s_, i_);
+      if (i_ == s_.size()) break;
       const auto c = static_cast<unsigned char>(s_[i_]);
       if (c == '"') {
         if (decoded) {
@@ -149,10 +151,6 @@ class JsonScanner {
         return true;
       }
       if (c < 0x20) return false;  // control characters must be escaped
-      if (c < 0x80 && c != '\\') {
-        ++i_;
-        continue;
-      }
       if (c >= 0x80) {
         const std::size_t n = utf8_sequence(s_, i_);
         if (n == 0) return false;

@@ -22,12 +22,8 @@ JsonWriter& JsonWriter::string(std::string_view text) {
 
 JsonWriter& JsonWriter::string_body(std::string_view s) {
   std::size_t run = 0;  // start of the pending run of bytes that need no escaping
-  for (std::size_t i = 0; i < s.size();) {
+  for (std::size_t i = next_special_byte(s, 0); i < s.size(); i = next_special_byte(s, i)) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
     if (c >= 0x80) {
       const std::size_t n = utf8_sequence(s, i);
       if (n > 0) {

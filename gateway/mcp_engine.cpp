@@ -231,6 +231,14 @@ Outcome refused(const std::string& id, const session::RequestContext& request,
   return o;
 }
 
+// Runs a tool into `out`. Spawned with a cancellation slot of the request's own; spawning an
+// awaitable<void> hands nothing back, where one of an awaitable<ToolResult> moves the result
+// through the spawned frame, two handlers and the awaiting frame.
+asio::awaitable<void> call_into(ToolProvider& tools, const std::string& name, ToolCall& call,
+                                ToolResult& out) {
+  out = co_await tools.call(name, call);
+}
+
 }  // namespace
 
 std::optional<LogLevel> parse_log_level(std::string_view name) noexcept {
@@ -1094,12 +1102,12 @@ asio::awaitable<Outcome> McpEngine::run_tool(std::unique_ptr<ToolRun> run, Reque
     }
   }
 
-  auto work = tools_.call(request.tool, run->call);
+  auto work = call_into(tools_, request.tool, run->call, run->result);
   auto token = asio::bind_cancellation_slot(signal->slot(), asio::use_awaitable);
   ToolResult& r = run->result;
   const auto started = std::chrono::steady_clock::now();
   try {
-    r = co_await asio::co_spawn(run->ex, std::move(work), token);
+    co_await asio::co_spawn(run->ex, std::move(work), token);
   } catch (const boost::system::system_error& e) {
     // A cancelled coroutine may end at any co_await with operation_aborted; to the callers
     // that is the same as a cancelled statement: nobody waits for an answer.

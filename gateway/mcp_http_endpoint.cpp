@@ -46,6 +46,7 @@ void read_mcp_headers(const transports::HttpRequest& req, MessageContext& ctx) {
                     {"Mcp-Session-Id", &MessageContext::session_id},
                     {"traceparent", &MessageContext::traceparent}};
   for (const auto& field : req) {
+    if (field.name() != http::field::unknown) continue;  // none of these is a known field
     const auto name = field.name_string();
     for (const auto& [wanted, member] : kHeaders) {
       if (name.size() != wanted.size() || !transports::beast::iequals(name, wanted)) continue;
@@ -88,6 +89,38 @@ std::string sse_frame(std::string_view message) {
 
 }  // namespace
 
+// Viewed in the request; the first of repeated fields counts, as with Beast's find.
+struct McpHttpEndpoint::FrontHeaders {
+  std::optional<std::string_view> origin;
+  std::optional<std::string_view> host;
+  std::optional<std::string_view> content_type;
+  std::optional<std::string_view> accept;
+
+  // One pass by field code: Beast's lookups by name or code search its field set per call.
+  explicit FrontHeaders(const transports::HttpRequest& req) {
+    for (const auto& field : req) {
+      std::optional<std::string_view>* slot = nullptr;
+      switch (field.name()) {
+        case http::field::origin:
+          slot = &origin;
+          break;
+        case http::field::host:
+          slot = &host;
+          break;
+        case http::field::content_type:
+          slot = &content_type;
+          break;
+        case http::field::accept:
+          slot = &accept;
+          break;
+        default:
+          continue;
+      }
+      if (!*slot) slot->emplace(field.value().data(), field.value().size());
+    }
+  }
+};
+
 McpHttpEndpoint::McpHttpEndpoint(McpEngine& engine, session::SessionTokens& sessions, Params params)
     : engine_(engine),
       sessions_(sessions),
@@ -111,16 +144,18 @@ bool McpHttpEndpoint::host_allowed(std::string_view host) const {
   return !params_.loopback_only || is_local_name(name);
 }
 
-std::optional<HttpResponse> McpHttpEndpoint::refuse(const transports::HttpRequest& req) const {
+std::optional<HttpResponse> McpHttpEndpoint::refuse(const transports::HttpRequest& req,
+                                                    const FrontHeaders& headers) const {
   // DNS rebinding defence: a browser page on another origin, or a request for another host
   // name resolved to this loopback listener, is refused whatever it asks for.
-  if (auto origin = header(req, "Origin"); origin && !origin_allowed(*origin)) {
-    return error_response(req, http::status::forbidden, -32000,
-                          "Forbidden: Origin '" + *origin + "' is not allowed");
+  if (headers.origin && !origin_allowed(*headers.origin)) {
+    return error_response(
+        req, http::status::forbidden, -32000,
+        "Forbidden: Origin '" + std::string(*headers.origin) + "' is not allowed");
   }
-  if (auto host = header(req, "Host"); host && !host_allowed(*host)) {
+  if (headers.host && !host_allowed(*headers.host)) {
     return error_response(req, http::status::forbidden, -32000,
-                          "Forbidden: Host '" + *host + "' is not allowed");
+                          "Forbidden: Host '" + std::string(*headers.host) + "' is not allowed");
   }
   return std::nullopt;
 }
@@ -130,7 +165,7 @@ asio::awaitable<void> McpHttpEndpoint::upgrade(asio::ip::tcp::socket socket,
                                                std::string remote) {
   // Not a coroutine itself: what only the refusal needs stays off the frame of the session.
   const std::string_view target(request.target().data(), request.target().size());
-  std::optional<HttpResponse> refusal = refuse(request);
+  std::optional<HttpResponse> refusal = refuse(request, FrontHeaders(request));
   if (!refusal && target.substr(0, target.find('?')) != params_.path) {
     refusal = error_response(request, http::status::not_found, -32000,
                              "Not found: the MCP endpoint is " + params_.path);
@@ -201,7 +236,8 @@ asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exch
     res.body() = "ok\n";
     return exchange.respond(std::move(res));
   }
-  if (auto refusal = refuse(req)) return exchange.respond(std::move(*refusal));
+  const FrontHeaders headers(req);
+  if (auto refusal = refuse(req, headers)) return exchange.respond(std::move(*refusal));
   // Diagnostics for operators; behind the same Origin and Host checks as the MCP endpoint.
   if (path == "/status" && req.method() == http::verb::get && params_.status) {
     HttpResponse res{http::status::ok, req.version()};
@@ -228,7 +264,7 @@ asio::awaitable<void> McpHttpEndpoint::operator()(transports::HttpExchange& exch
   }
   switch (req.method()) {
     case http::verb::post:
-      return post(exchange);
+      return post(exchange, headers);
     case http::verb::delete_:
       return exchange.respond(end_session(req));
     default: {
@@ -255,17 +291,16 @@ transports::HttpResponse McpHttpEndpoint::end_session(const transports::HttpRequ
 }
 
 // Not a coroutine either: a refused POST is answered without entering handle_post.
-asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange) {
+asio::awaitable<void> McpHttpEndpoint::post(transports::HttpExchange& exchange,
+                                            const FrontHeaders& headers) {
   const auto& req = exchange.request();
-  const auto content_type_field = req[http::field::content_type];
-  const std::string_view content_type(content_type_field.data(), content_type_field.size());
+  const std::string_view content_type = headers.content_type.value_or(std::string_view());
   if (content_type.find("application/json") == std::string::npos) {
     return exchange.respond(
         error_response(req, http::status::unsupported_media_type, -32000,
                        "Unsupported Media Type: Content-Type must be application/json"));
   }
-  const auto accept_field = req[http::field::accept];
-  const std::string_view accept(accept_field.data(), accept_field.size());
+  const std::string_view accept = headers.accept.value_or(std::string_view());
   if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
     return exchange.respond(error_response(
         req, http::status::not_acceptable, -32000,

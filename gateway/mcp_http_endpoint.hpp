@@ -43,9 +43,12 @@ class McpHttpEndpoint {
                                 std::string remote);
 
  private:
+  struct FrontHeaders;  // the headers every request is judged by, read in one pass
+
   // The Origin/Host verdict for any request: a 403 response, or nullopt when allowed.
-  std::optional<transports::HttpResponse> refuse(const transports::HttpRequest& req) const;
-  asio::awaitable<void> post(transports::HttpExchange& exchange);
+  std::optional<transports::HttpResponse> refuse(const transports::HttpRequest& req,
+                                                 const FrontHeaders& headers) const;
+  asio::awaitable<void> post(transports::HttpExchange& exchange, const FrontHeaders& headers);
   asio::awaitable<void> handle_post(transports::HttpExchange& exchange);
   transports::HttpResponse end_session(const transports::HttpRequest& req);
   asio::awaitable<void> websocket_session(asio::ip::tcp::socket socket,

@@ -160,6 +160,23 @@ TEST(JsonWriterTest, ReplacesInvalidUtf8BytewiseWithReplacementCharacter) {
   }
 }
 
+// The writer passes plain bytes a word at a time: each byte value, at every offset in and
+// across a word, is escaped, kept or replaced exactly as it is on its own.
+TEST(JsonWriterTest, TreatsEveryByteAlikeAtEveryOffsetOfAWord) {
+  for (int b = 0; b < 256; ++b) {
+    for (std::size_t before = 0; before <= 17; ++before) {
+      const std::string text =
+          std::string(before, 'a') + static_cast<char>(b) + std::string(9, 'z');
+      if (b < 0x80) {
+        ASSERT_EQ(str(text), json(text).dump()) << b << " after " << before;
+      } else {  // a lone byte of a multi-byte sequence
+        ASSERT_EQ(parsed(text), std::string(before, 'a') + kReplacement + std::string(9, 'z'))
+            << b << " after " << before;
+      }
+    }
+  }
+}
+
 TEST(JsonWriterTest, SanitisedOutputAlwaysParses) {
   // Every byte value after every other, so each lead byte meets every follower.
   std::string all;
