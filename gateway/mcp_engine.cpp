@@ -150,14 +150,14 @@ std::string client_id(const json* client_info, std::string_view remote) {
 }
 
 // The trace id of a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"), or a fresh one.
-std::string trace_id_of(const std::optional<std::string>& traceparent) {
+std::string trace_id_of(const std::string* traceparent) {
   auto is_hex = [](std::string_view v) {
     return std::all_of(v.begin(), v.end(),
                        [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
   };
   if (traceparent && traceparent->size() >= 55 && (*traceparent)[2] == '-') {
     const std::string_view id = std::string_view(*traceparent).substr(3, 32);
-    if (is_hex(id) && id != std::string(32, '0')) return std::string(id);
+    if (is_hex(id) && id.find_first_not_of('0') != std::string_view::npos) return std::string(id);
   }
   thread_local std::mt19937_64 random{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
@@ -933,9 +933,8 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   static const json kNoArguments = json::object();
   auto args_it = req.params.find("arguments");
   const json& args = args_it == req.params.end() || args_it->is_null() ? kNoArguments : *args_it;
-  if (!tools_.has(name->get<std::string>())) {
-    throw ToolRequestError("unknown tool '" + name->get<std::string>() + "'");
-  }
+  const std::string& tool = name->get_ref<const std::string&>();
+  if (!tools_.has(tool)) throw ToolRequestError("unknown tool '" + tool + "'");
 
   static const json kNoCapabilities = json::object();
   const json* meta = nullptr;
@@ -948,12 +947,12 @@ asio::awaitable<Outcome> McpEngine::call_tool(Request& req, MessageContext& ctx,
   request.request_id = req.id;
   request.client = client_of(req, ctx);
   request.session = req.session;
-  request.tool = name->get<std::string>();
+  request.tool = tool;
   {
-    std::optional<std::string> traceparent = ctx.traceparent;
+    const std::string* traceparent = ctx.traceparent ? &*ctx.traceparent : nullptr;
     if (meta != nullptr) {
       if (auto t = meta->find("traceparent"); t != meta->end() && t->is_string()) {
-        traceparent = t->get<std::string>();
+        traceparent = &t->get_ref<const std::string&>();
       }
     }
     request.trace_id = trace_id_of(traceparent);
