@@ -45,12 +45,12 @@ asio::awaitable<ExecResult> OdbcAsyncConnection::execute(Statement stmt, RowSink
                                                          Deadline deadline) {
   OdbcStatement* s = stmt_.get();
   const std::uint64_t run = s->canceller()->open();
-  const std::uint64_t timer =
+  const Watchdog::Ticket timer =
       watchdog_.arm(deadline, CancelRun{&watchdog_, s->canceller(), run, CancelReason::deadline});
   struct Disarm {
     Watchdog& w;
-    std::uint64_t id;
-    ~Disarm() { w.disarm(id); }
+    Watchdog::Ticket ticket;
+    ~Disarm() { w.disarm(ticket); }
   } disarm{watchdog_, timer};
   auto work = [s, &stmt, &sink, deadline] { return s->execute(stmt, sink, deadline); };
   auto on_cancel = [this, target = s->canceller(), run] {

@@ -628,12 +628,12 @@ asio::awaitable<ExecResult> PgConnection::execute(Statement stmt, RowSink& sink,
   const auto ex = co_await asio::this_coro::executor;
   follow(ex);
   const std::uint64_t run = link_->open(1);
-  const std::uint64_t timer =
+  const Watchdog::Ticket timer =
       watchdog_.arm(deadline, PgCancelRun{&watchdog_, link_, run, CancelReason::deadline});
   struct Disarm {
     Watchdog& w;
-    std::uint64_t id;
-    ~Disarm() { w.disarm(id); }
+    Watchdog::Ticket ticket;
+    ~Disarm() { w.disarm(ticket); }
   } disarm{watchdog_, timer};
 
   std::string numbered;
@@ -834,9 +834,9 @@ asio::awaitable<void> PgConnection::run_batch(std::span<BatchItem* const> items,
     Watchdog& w;
     std::span<BatchItem* const> items;
     const std::vector<char>& handed_back;
-    std::vector<std::uint64_t> timers;
+    std::vector<Watchdog::Ticket> timers;
     ~Disarm() {
-      for (const std::uint64_t t : timers) w.disarm(t);
+      for (const Watchdog::Ticket& t : timers) w.disarm(t);
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (!handed_back[i]) items[i]->cancel.disarm();
       }

@@ -15,29 +15,24 @@ Watchdog::~Watchdog() {
   thread_.join();
 }
 
-std::uint64_t Watchdog::arm(Clock::time_point when, Callback cb) {
-  std::uint64_t id;
+Watchdog::Ticket Watchdog::arm(Clock::time_point when, Callback cb) {
+  Ticket ticket{when, 0};
   bool sooner;
   {
     std::lock_guard lock(mutex_);
-    id = next_id_++;
-    timers_.emplace(when, std::pair{id, std::move(cb)});
+    ticket.id = next_id_++;
+    timers_.emplace(ticket, std::move(cb));
     // Most deadlines fall after the one the thread already sleeps towards: no wake-up.
     sooner = when < wake_at_;
     if (sooner) wake_at_ = Clock::time_point::min();
   }
   if (sooner) wake_.notify_one();
-  return id;
+  return ticket;
 }
 
-void Watchdog::disarm(std::uint64_t id) {
+void Watchdog::disarm(const Ticket& ticket) {
   std::lock_guard lock(mutex_);
-  for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-    if (it->second.first == id) {
-      timers_.erase(it);
-      return;
-    }
-  }
+  timers_.erase(ticket);
 }
 
 void Watchdog::run_soon(Callback cb) {
@@ -54,8 +49,8 @@ void Watchdog::loop() {
   while (!stop_) {
     std::vector<Callback> due = std::exchange(immediate_, {});
     const auto now = Clock::now();
-    while (!timers_.empty() && timers_.begin()->first <= now) {
-      due.push_back(std::move(timers_.begin()->second.second));
+    while (!timers_.empty() && timers_.begin()->first.when <= now) {
+      due.push_back(std::move(timers_.begin()->second));
       timers_.erase(timers_.begin());
     }
     if (!due.empty()) {
@@ -69,7 +64,7 @@ void Watchdog::loop() {
       wake_at_ = Clock::time_point::max();
       wake_.wait(lock);
     } else {
-      const Clock::time_point next = timers_.begin()->first;  // the node may go while we wait
+      const Clock::time_point next = timers_.begin()->first.when;  // it may go while we wait
       wake_at_ = next;
       wake_.wait_until(lock, next);
     }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <compare>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -24,11 +25,19 @@ class Watchdog {
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
 
-  // Runs `cb` at `when` unless disarmed first. Returns an id for disarm().
-  std::uint64_t arm(Clock::time_point when, Callback cb);
-  // Forgets the callback. If it is running right now, this returns without waiting; the
-  // callback itself must tolerate arriving late (see OdbcStatement::cancel).
-  void disarm(std::uint64_t id);
+  // What disarm() needs to find a timer: its deadline and a number of its own.
+  struct Ticket {
+    Clock::time_point when;
+    std::uint64_t id = 0;
+    auto operator<=>(const Ticket&) const = default;
+  };
+
+  // Runs `cb` at `when` unless disarmed first.
+  Ticket arm(Clock::time_point when, Callback cb);
+  // Forgets the callback, in logarithmic time (every statement arms and disarms one). If it
+  // is running right now, this returns without waiting; the callback itself must tolerate
+  // arriving late (see OdbcStatement::cancel).
+  void disarm(const Ticket& ticket);
   // Runs `cb` on the watchdog thread as soon as possible.
   void run_soon(Callback cb);
 
@@ -37,7 +46,7 @@ class Watchdog {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::multimap<Clock::time_point, std::pair<std::uint64_t, Callback>> timers_;
+  std::map<Ticket, Callback> timers_;  // by deadline; the id orders equal ones
   std::vector<Callback> immediate_;
   std::uint64_t next_id_ = 1;
   // When the thread will look at the timers next on its own: min() while it is awake,
