@@ -17,6 +17,7 @@
 #include "pool/db_error.hpp"
 #include "session/session_manager.hpp"
 #include "session/session_tokens.hpp"
+#include "transports/request_cancellation.hpp"
 
 namespace sluice::gateway {
 
@@ -58,6 +59,9 @@ struct MessageContext {
   // A name for the scope in which request ids are unique (a session id, a connection), so
   // that notifications/cancelled finds the right request.
   std::string cancel_scope;
+  // Bound by the transport to the coroutine that calls handle(), which then cancels a tool
+  // call through it; null: the engine runs each call on a coroutine of its own with one.
+  std::shared_ptr<transports::RequestCancellation> cancellation;
 };
 
 // Sends a notification that belongs to the request being handled (progress). Called on the
@@ -159,7 +163,8 @@ class McpEngine {
   // Requests that notifications/cancelled may cancel, by scope and id.
   struct InFlight {
     asio::any_io_executor executor;
-    std::shared_ptr<asio::cancellation_signal> signal;
+    std::shared_ptr<transports::RequestCancellation> cancellation;
+    std::uint64_t request;  // its number there
   };
   std::mutex in_flight_mutex_;
   std::unordered_map<std::string, InFlight> in_flight_;
