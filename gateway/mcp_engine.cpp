@@ -675,7 +675,8 @@ Outcome McpEngine::initialize(Request& req, MessageContext& ctx) {
 Outcome McpEngine::notification(Request& req, MessageContext& ctx) {
   if (req.method == "notifications/cancelled") {
     auto id = req.params.find("requestId");
-    if (id != req.params.end() && (id->is_string() || id->is_number_integer())) {
+    if (id != req.params.end() && (id->is_string() || id->is_number_integer()) &&
+        !ctx.cancel_scope.empty()) {
       std::lock_guard lock(in_flight_mutex_);
       auto it = in_flight_.find(ctx.cancel_scope + '\x1f' + id->dump());
       if (it != in_flight_.end()) {
@@ -1062,6 +1063,7 @@ void McpEngine::wire_call(ToolRun& run, Request& req, MessageContext& ctx, Notif
   run.cancellation =
       ctx.cancellation ? ctx.cancellation : std::make_shared<transports::RequestCancellation>();
   run.cancel_id = run.cancellation->begin();
+  if (ctx.cancel_scope.empty()) return;  // stateless: no notification can name it
   run.key = ctx.cancel_scope + '\x1f' + req.id;
   std::lock_guard lock(in_flight_mutex_);
   in_flight_.insert_or_assign(run.key, InFlight{ex, run.cancellation, run.cancel_id});
@@ -1089,7 +1091,7 @@ asio::awaitable<Outcome> McpEngine::run_tool(std::unique_ptr<ToolRun> run, Reque
     ~Unregister() {
       cancellation->end();
       if (slot.is_connected()) slot.clear();
-      {
+      if (!k.empty()) {
         std::lock_guard lock(e.in_flight_mutex_);
         // A later request reusing the id in this scope may have taken the entry over; it
         // stays cancellable.

@@ -57,7 +57,9 @@ struct MessageContext {
   // be empty.
   std::function<asio::cancellation_slot()> watch_disconnect;
   // A name for the scope in which request ids are unique (a session id, a connection), so
-  // that notifications/cancelled finds the right request.
+  // that notifications/cancelled finds the right request. Empty for stateless HTTP, whose
+  // ids mean nothing beyond their own request: such a call ends only by its transport
+  // (the response stream closing), and notifications/cancelled there cancels nothing.
   std::string cancel_scope;
   // Bound by the transport to the coroutine that calls handle(), which then cancels a tool
   // call through it; null: the engine runs each call on a coroutine of its own with one.

@@ -63,8 +63,7 @@ MessageContext modern_http(const std::string& method, std::optional<std::string>
   ctx.remote = "127.0.0.1:50000";
   ctx.protocol_version_header = version;
   ctx.method_header = method;
-  ctx.name_header = std::move(name);
-  ctx.cancel_scope = "http";
+  ctx.name_header = std::move(name);  // stateless: no cancel scope
   return ctx;
 }
 
@@ -76,7 +75,7 @@ MessageContext legacy_http(std::optional<std::string> session,
   ctx.remote = "127.0.0.1:50000";
   ctx.protocol_version_header = std::move(version_header);
   ctx.session_id = session;
-  ctx.cancel_scope = session.value_or("http");
+  if (session) ctx.cancel_scope = *session;
   return ctx;
 }
 
@@ -1184,6 +1183,32 @@ TEST(RequestCancellationTest, ACancelForARequestThatEndedReachesNeitherTheNextNo
   c.end();
   c.begin();
   EXPECT_FALSE(c.fired) << "each request starts with no cancel";
+}
+
+// Stateless requests share no scope in which their ids mean anything: another client's
+// notifications/cancelled with the same id must not reach a call (it ends by disconnect).
+TEST_F(McpEngineTest, AModernCancelledNotificationCancelsNoOtherClientsStatelessCall) {
+  script().wait = 10s;
+  auto task =
+      start(modern_request(1, "tools/call", kQuery), keep(modern_http("tools/call", "query")));
+  ASSERT_TRUE(run_until([&] { return script().waiting == 1; }));
+  const json cancel = {{"jsonrpc", "2.0"},
+                       {"method", "notifications/cancelled"},
+                       {"params", {{"requestId", 1}, {"_meta", modern_meta()}}}};
+  EXPECT_EQ(handle(cancel.dump(), modern_http("notifications/cancelled")).http_status, 202u);
+  EXPECT_EQ(
+      handle(notification("notifications/cancelled", {{"requestId", 1}}), legacy_http(std::nullopt))
+          .http_status,
+      400u)
+      << "a legacy notification needs a session";
+  io_.restart();
+  io_.poll();
+  EXPECT_EQ(script().waiting, 1) << "the call is still running";
+  EXPECT_EQ(script().cancelled, 0);
+  script().release();
+  ASSERT_TRUE(run_until([&] { return task->done; }));
+  ASSERT_FALSE(task->error);
+  EXPECT_EQ(script().completed, 1);
 }
 
 TEST_F(McpEngineTest, LegacyDisconnectIsNotCancellation) {

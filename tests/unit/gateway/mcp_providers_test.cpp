@@ -176,8 +176,7 @@ class McpProvidersTest : public ::testing::Test {
     ctx.transport = Transport::http;
     ctx.protocol_version_header = kModern;
     ctx.method_header = method;
-    ctx.name_header = std::move(name);
-    ctx.cancel_scope = "http";
+    ctx.name_header = std::move(name);  // stateless: no cancel scope
     return ctx;
   }
 
