@@ -237,6 +237,22 @@ class McpEngineTest : public ::testing::Test {
   MessageContext& keep(MessageContext ctx) { return contexts_.emplace_back(std::move(ctx)); }
   asio::cancellation_signal& keep_signal() { return signals_.emplace_back(); }
 
+  // Once whatever was posted has run, the call `task` (request `id`) still waits and was not
+  // cancelled; released, it answers normally.
+  void expect_still_running_then_answered(const std::shared_ptr<Task<Outcome>>& task,
+                                          const json& id) {
+    io_.restart();
+    io_.poll();
+    EXPECT_EQ(script().waiting, 1) << "the call is still running";
+    EXPECT_FALSE(task->done);
+    EXPECT_EQ(script().cancelled, 0);
+    script().release();
+    ASSERT_TRUE(run_until([&] { return task->done; }));
+    ASSERT_FALSE(task->error);
+    EXPECT_EQ(result_of(*task->value, id)["isError"], false);
+    EXPECT_EQ(script().completed, 1);
+  }
+
   asio::io_context io_;
   fakes::FakeSources fake_;
   DatabaseTools tools_;
@@ -1056,17 +1072,7 @@ TEST_F(McpEngineTest, CancelledNotificationInAnotherScopeOrForAnotherIdCancelsNo
       handle(notification("notifications/cancelled", {{"requestId", 42}}), legacy_http(session))
           .http_status,
       202u);
-  io_.restart();
-  io_.poll();  // whatever those notifications posted has run
-  EXPECT_EQ(script().waiting, 1) << "the call is still running";
-  EXPECT_FALSE(task->done);
-
-  script().release();
-  ASSERT_TRUE(run_until([&] { return task->done; }));
-  ASSERT_FALSE(task->error);
-  EXPECT_EQ(result_of(*task->value, 41)["isError"], false);
-  EXPECT_EQ(script().cancelled, 0);
-  EXPECT_EQ(script().completed, 1);
+  expect_still_running_then_answered(task, 41);
 }
 
 TEST_F(McpEngineTest, CancellingAFinishedRequestIsHarmless) {
@@ -1131,14 +1137,7 @@ TEST_F(McpEngineTest, AModernCancelledNotificationCancelsNoOtherClientsStateless
           .http_status,
       400u)
       << "a legacy notification needs a session";
-  io_.restart();
-  io_.poll();
-  EXPECT_EQ(script().waiting, 1) << "the call is still running";
-  EXPECT_EQ(script().cancelled, 0);
-  script().release();
-  ASSERT_TRUE(run_until([&] { return task->done; }));
-  ASSERT_FALSE(task->error);
-  EXPECT_EQ(script().completed, 1);
+  expect_still_running_then_answered(task, 1);
 }
 
 TEST_F(McpEngineTest, LegacyDisconnectIsNotCancellation) {
@@ -1150,16 +1149,7 @@ TEST_F(McpEngineTest, LegacyDisconnectIsNotCancellation) {
   auto task = start(request(1, "tools/call", kQuery), ctx);
   ASSERT_TRUE(run_until([&] { return script().waiting == 1; }));
   disconnect.emit(asio::cancellation_type::terminal);
-  io_.restart();
-  io_.poll();
-  EXPECT_EQ(script().waiting, 1) << "the call is still running";
-  EXPECT_EQ(script().cancelled, 0);
-
-  script().release();
-  ASSERT_TRUE(run_until([&] { return task->done; }));
-  ASSERT_FALSE(task->error);
-  EXPECT_EQ(result_of(*task->value, 1)["isError"], false);
-  EXPECT_EQ(script().completed, 1);
+  expect_still_running_then_answered(task, 1);
 }
 
 TEST_F(McpEngineTest, ModernCallArmsTheTransportsDisconnectWatchAndIsCancelledByIt) {
