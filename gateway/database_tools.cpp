@@ -1,7 +1,6 @@
 #include "gateway/database_tools.hpp"
 
 #include <algorithm>
-#include <array>
 
 #include "gateway/json_writer.hpp"
 #include "gateway/result_encoder.hpp"
@@ -12,7 +11,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// The tools, in the order of their names below.
 enum class Tool {
   list_databases,
   list_schemas,
@@ -24,16 +22,28 @@ enum class Tool {
   set_context,
   get_context
 };
-constexpr std::array<std::string_view, 9> kToolNames = {
-    "list_databases", "list_schemas", "list_tables", "describe_table", "query",
-    "explain",        "execute",      "set_context", "get_context"};
+constexpr std::pair<std::string_view, Tool> kTools[] = {{"list_databases", Tool::list_databases},
+                                                        {"list_schemas", Tool::list_schemas},
+                                                        {"list_tables", Tool::list_tables},
+                                                        {"describe_table", Tool::describe_table},
+                                                        {"query", Tool::query},
+                                                        {"explain", Tool::explain},
+                                                        {"execute", Tool::execute},
+                                                        {"set_context", Tool::set_context},
+                                                        {"get_context", Tool::get_context}};
 
 // Named once per call: comparing a std::string with a literal measures the literal first.
 std::optional<Tool> tool_named(std::string_view name) noexcept {
-  for (std::size_t i = 0; i < kToolNames.size(); ++i) {
-    if (kToolNames[i] == name) return static_cast<Tool>(i);
+  for (const auto& [tool_name, tool] : kTools) {
+    if (tool_name == name) return tool;
   }
   return std::nullopt;
+}
+
+// The tools that look in a database and schema (as filters) rather than run in them.
+constexpr bool is_metadata(Tool t) noexcept {
+  return t == Tool::list_databases || t == Tool::list_schemas || t == Tool::list_tables ||
+         t == Tool::describe_table;
 }
 
 // An argument the model got wrong: reported as an isError result naming the field.
@@ -493,7 +503,7 @@ asio::awaitable<ToolResult> DatabaseTools::call(std::string name, ToolCall& call
         }
       }
     }
-    if (tool <= Tool::describe_table) {  // the metadata tools
+    if (is_metadata(tool)) {
       run->run_in.database.clear();
       run->run_in.schema.clear();
     }
