@@ -227,6 +227,10 @@ lines.push(`- Machine: ${options.machine}; client, servers and database share it
 lines.push(`- Load average (1, 5, 15 min) before and after: ${options.load}.`);
 lines.push(`- Versions: ${options.versions}.`);
 lines.push(
+  `- Threads: Sluice ${options['sluice-io-threads'] === '0' ? 'an I/O thread per CPU (its default)' : `\`io_threads: ${options['sluice-io-threads']}\``}; ` +
+    `Toolbox ${options.gomaxprocs === 'default' ? 'GOMAXPROCS unset (its default, one per CPU)' : `\`GOMAXPROCS=${options.gomaxprocs}\``}; DBHub runs its JavaScript on one thread.`,
+);
+lines.push(
   `- Each cell: ${levels
     .map((c) => {
       const n = Math.max(...rows.filter((r) => r.clients === c).map((r) => r.repeats));
@@ -318,6 +322,8 @@ writeFileSync(
       machine: options.machine,
       load_average: options.load,
       versions: options.versions,
+      sluice_io_threads: Number(options['sluice-io-threads']),
+      toolbox_gomaxprocs: options.gomaxprocs,
       duration_s: Number(options.duration),
       warmup_s: Number(options.warmup),
       rows,

@@ -37,7 +37,14 @@
 # summary by library and function in DIR/sluice-<statement>.txt; needs perf). BENCH_PG_OPTIONS adds
 # server options, e.g. BENCH_PG_OPTIONS='-c log_statement=all' to see what each server sends
 # (the log is printed if the run fails, and removed with the cluster). BENCH_SLUICE_CONFIG
-# adds lines to Sluice's YAML config, e.g. BENCH_SLUICE_CONFIG='io_threads: 1'.
+# adds lines to Sluice's YAML config, e.g. BENCH_SLUICE_CONFIG='log_level: info'.
+#
+# --sluice-io-threads N (1): Sluice's `io_threads`. One by default: client, servers and
+# database share this machine's cores, and an I/O thread per core then costs Sluice more CPU
+# per request (threads that go idle and are woken again) for the same throughput. 0 leaves
+# Sluice at its own default, a thread per CPU. The peers run at their defaults, which are
+# their best here (Toolbox with GOMAXPROCS=1 answers 10-30% fewer requests at no less CPU
+# per request); a GOMAXPROCS in the environment reaches Toolbox.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,6 +65,7 @@ results="$here/results"
 mode=full
 perf_dir=""
 baseline=""
+sluice_io_threads=1
 command_line="bench/run.sh${*:+ $*}"
 
 while (($#)); do
@@ -76,12 +84,13 @@ while (($#)); do
     --results) results=$2; shift ;;
     --perf) perf_dir=$2; shift ;;
     --baseline) baseline=$2; shift ;;
+    --sluice-io-threads) sluice_io_threads=$2; shift ;;
     -h | --help) usage 0 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; usage 2 >&2 ;;
   esac
   shift
 done
-for n in "$duration" "$warmup" "$repeats" "$repeats_below" "$ws_sessions"; do
+for n in "$duration" "$warmup" "$repeats" "$repeats_below" "$ws_sessions" "$sluice_io_threads"; do
   [[ $n =~ ^[0-9]+$ ]] || { echo "bench/run.sh: $n: expected a whole number" >&2; exit 2; }
 done
 ((duration > 0)) || { echo "bench/run.sh: --duration must be > 0" >&2; exit 2; }
@@ -236,6 +245,7 @@ sessions: {max: 20000}
 limits:
   default: {rate: 0, max_in_flight: 0}
 YAML
+  if ((sluice_io_threads > 0)); then echo "io_threads: $sluice_io_threads" >>"$work/$name.yaml"; fi
   if [[ -n ${BENCH_SLUICE_CONFIG:-} ]]; then
     printf '%s\n' "$BENCH_SLUICE_CONFIG" >>"$work/$name.yaml"
   fi
@@ -504,4 +514,5 @@ mem_gib=$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
   --clk-tck "$(getconf CLK_TCK)" --mode "$mode" --command "$command_line" \
   --machine "$(nproc) cores ($cpu_model), ${mem_gib} GiB RAM, $(uname -sr)" \
   --load "$load_before -> $load_after" --duration "$duration" --warmup "$warmup" \
+  --sluice-io-threads "$sluice_io_threads" --gomaxprocs "${GOMAXPROCS:-default}" \
   --versions "sluice $("$sluice" --version 2>/dev/null | awk '{print $NF}'), toolbox $("$toolbox" --version | awk '{print $3}'), dbhub $("$node" -p "require('$modules/@bytebase/dbhub/package.json').version"), node $("$node" --version), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), psqlODBC $(dpkg-query -W -f='${Version}' odbc-postgresql 2>/dev/null)"
