@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of Sluice against the strongest peers, on one machine, in one run:
 #
-#   bench/run.sh            the full matrix (about 10 minutes)
+#   bench/run.sh            the full matrix (about 20 minutes)
 #   bench/run.sh --quick    c=1 and 8, 3 s each, one repeat, 1,000 WebSocket sessions
 #
 # Installs what is missing (Debian packages, the peers from npm into bench/node_modules),
@@ -28,7 +28,7 @@
 # starts is stopped (by PID) and the cluster removed, also on failure or Ctrl-C.
 #
 # Options: --quick, --duration S (10), --warmup S (1), --repeats N (3, at the highest
-# concurrency), --repeats-below N (1, at the other levels), --clients "1 8 64",
+# concurrency), --repeats-below N (3, at the other levels), --clients "1 8 64",
 # --systems "sluice sluice-odbc toolbox dbhub odbc pgbench", --ws-sessions N (10000; 0 skips),
 # --build-dir DIR (build/bench-rel), --baseline BIN (adds sluice-base, run from BIN, to the
 # systems), --results DIR (bench/results), --perf DIR (after the
@@ -56,7 +56,7 @@ source "$here/common.sh"
 duration=10
 warmup=1
 repeats=3
-repeats_below=1
+repeats_below=3
 clients="1 8 64"
 systems="sluice sluice-odbc toolbox dbhub odbc pgbench"
 ws_sessions=10000
