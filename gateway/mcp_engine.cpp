@@ -300,8 +300,9 @@ struct McpEngine::ToolRun {
   const Notify* notify = nullptr;        // the request's
   const std::string* scope = nullptr;    // where `ask` waits for the client's answer
   std::shared_ptr<Notify> sink;          // see shared_notify()
-  std::shared_ptr<asio::cancellation_signal> signal;
-  std::string key;  // in in_flight_
+  std::shared_ptr<transports::RequestCancellation> cancellation;  // see wire_call
+  std::uint64_t cancel_id = 0;                                    // this call's number there
+  std::string key;                                                // in in_flight_
   ToolResult result;
 
   // `notify`, shared with what may outlive the call (posted notifications); made on first
@@ -679,9 +680,10 @@ Outcome McpEngine::notification(Request& req, MessageContext& ctx) {
       std::lock_guard lock(in_flight_mutex_);
       auto it = in_flight_.find(ctx.cancel_scope + '\x1f' + id->dump());
       if (it != in_flight_.end()) {
-        asio::post(it->second.executor, [signal = it->second.signal] {
-          signal->emit(asio::cancellation_type::terminal);
-        });
+        asio::post(it->second.executor,
+                   [c = it->second.cancellation, request = it->second.request] {
+                     c->cancel(request, asio::cancellation_type::terminal);
+                   });
       }
     }
   }
@@ -1055,13 +1057,16 @@ void McpEngine::wire_call(ToolRun& run, Request& req, MessageContext& ctx, Notif
     };
   }
 
-  // One cancellation signal for this request, fired by notifications/cancelled (legacy,
-  // stdio, WebSocket) or by the transport when the requester goes away (modern HTTP).
-  run.signal = std::make_shared<asio::cancellation_signal>();
+  // The request's cancellation, fired by notifications/cancelled (legacy, stdio, WebSocket)
+  // or by the transport when the requester goes away (modern HTTP): the one the transport
+  // bound to this coroutine, else one of the call's own (see run_tool).
+  run.cancellation =
+      ctx.cancellation ? ctx.cancellation : std::make_shared<transports::RequestCancellation>();
+  run.cancel_id = run.cancellation->begin();
   if (ctx.cancel_scope.empty()) return;  // stateless: no notification can name it
   run.key = ctx.cancel_scope + '\x1f' + req.id;
   std::lock_guard lock(in_flight_mutex_);
-  in_flight_.insert_or_assign(run.key, InFlight{ex, run.signal});
+  in_flight_.insert_or_assign(run.key, InFlight{ex, run.cancellation, run.cancel_id});
 }
 
 asio::awaitable<Outcome> McpEngine::run_tool(std::unique_ptr<ToolRun> run, Request& req,
@@ -1069,29 +1074,40 @@ asio::awaitable<Outcome> McpEngine::run_tool(std::unique_ptr<ToolRun> run, Reque
                                              std::string version) {
   run->ex = co_await asio::this_coro::executor;
   wire_call(*run, req, ctx, notify, modern);
-  const auto& signal = run->signal;
+  const auto& cancellation = run->cancellation;
+  const std::uint64_t cancel_id = run->cancel_id;
+  // Bound by the transport to this coroutine: the call runs here, and is cancelled through
+  // this coroutine's own cancellation state.
+  const bool in_place = cancellation == ctx.cancellation;
   const session::RequestContext& request = run->request;
-  // The signal must outlive the co_spawn below, whose completion handler still touches its
-  // slot after resuming this coroutine; its last owner is released from a later handler.
   struct Unregister {
     McpEngine& e;
     const std::string& k;
     asio::cancellation_slot& slot;
-    std::shared_ptr<asio::cancellation_signal> signal;
+    std::shared_ptr<transports::RequestCancellation> cancellation;
+    std::uint64_t id;
+    bool in_place;
     const asio::any_io_executor& ex;
     ~Unregister() {
+      cancellation->end();
       if (slot.is_connected()) slot.clear();
       if (!k.empty()) {
         std::lock_guard lock(e.in_flight_mutex_);
         // A later request reusing the id in this scope may have taken the entry over; it
         // stays cancellable.
         auto it = e.in_flight_.find(k);
-        if (it != e.in_flight_.end() && it->second.signal == signal) e.in_flight_.erase(it);
+        if (it != e.in_flight_.end() && it->second.cancellation == cancellation &&
+            it->second.request == id) {
+          e.in_flight_.erase(it);
+        }
       }
-      asio::post(ex, [keep = std::move(signal)] {});
+      // A signal of the call's own must outlive the co_spawn below, whose completion handler
+      // still touches its slot after resuming this coroutine: its last owner goes later.
+      if (!in_place) asio::post(ex, [keep = std::move(cancellation)] {});
     }
   };
-  Unregister unregister{*this, run->key, ctx.disconnect, signal, run->ex};
+  Unregister unregister{*this,     run->key, ctx.disconnect, cancellation,
+                        cancel_id, in_place, run->ex};
   // Over HTTP only the modern era treats a closed response stream as cancellation (legacy
   // streams may be resumed); a closed WebSocket or stdio leaves nobody to answer.
   if (modern || ctx.transport != Transport::http) {
@@ -1099,25 +1115,42 @@ asio::awaitable<Outcome> McpEngine::run_tool(std::unique_ptr<ToolRun> run, Reque
       ctx.disconnect = ctx.watch_disconnect();
     }
     if (ctx.disconnect.is_connected()) {
-      ctx.disconnect.assign([signal](asio::cancellation_type t) { signal->emit(t); });
+      ctx.disconnect.assign(
+          [c = cancellation, cancel_id](asio::cancellation_type t) { c->cancel(cancel_id, t); });
     }
   }
 
-  auto work = call_into(tools_, request.tool, run->call, run->result);
-  auto token = asio::bind_cancellation_slot(signal->slot(), asio::use_awaitable);
   ToolResult& r = run->result;
   const auto started = std::chrono::steady_clock::now();
+  std::exception_ptr failure;
   try {
-    co_await asio::co_spawn(run->ex, std::move(work), token);
-  } catch (const boost::system::system_error& e) {
-    // A cancelled coroutine may end at any co_await with operation_aborted; to the callers
-    // that is the same as a cancelled statement: nobody waits for an answer.
-    if (e.code() != asio::error::operation_aborted) throw;
-    spdlog::debug("{} cancelled", request.describe());
-    throw pool::DbError(pool::errc::cancelled, "request", {"", 0, "request cancelled"});
-  } catch (const pool::DbError& e) {
-    spdlog::debug("{} ended: {}", request.describe(), e.what());
-    throw;
+    if (in_place) {
+      auto call = tools_.call(request.tool, run->call);
+      r = co_await std::move(call);
+    } else {
+      auto work = call_into(tools_, request.tool, run->call, run->result);
+      auto token = asio::bind_cancellation_slot(cancellation->signal.slot(), asio::use_awaitable);
+      co_await asio::co_spawn(run->ex, std::move(work), token);
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  cancellation->end();
+  // A cancel that reached this coroutine's own state would fail what it awaits next.
+  if (in_place && cancellation->fired) co_await asio::this_coro::reset_cancellation_state();
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const boost::system::system_error& e) {
+      // A cancelled coroutine may end at any co_await with operation_aborted; to the callers
+      // that is the same as a cancelled statement: nobody waits for an answer.
+      if (e.code() != asio::error::operation_aborted) throw;
+      spdlog::debug("{} cancelled", request.describe());
+      throw pool::DbError(pool::errc::cancelled, "request", {"", 0, "request cancelled"});
+    } catch (const pool::DbError& e) {
+      spdlog::debug("{} ended: {}", request.describe(), e.what());
+      throw;
+    }
   }
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug(

@@ -17,6 +17,7 @@
 #include "pool/db_error.hpp"
 #include "session/session_manager.hpp"
 #include "session/session_tokens.hpp"
+#include "transports/request_cancellation.hpp"
 
 namespace sluice::gateway {
 
@@ -60,6 +61,9 @@ struct MessageContext {
   // ids mean nothing beyond their own request: such a call ends only by its transport
   // (the response stream closing), and notifications/cancelled there cancels nothing.
   std::string cancel_scope;
+  // Bound by the transport to the coroutine that calls handle(), which then cancels a tool
+  // call through it; null: the engine runs each call on a coroutine of its own with one.
+  std::shared_ptr<transports::RequestCancellation> cancellation;
 };
 
 // Sends a notification that belongs to the request being handled (progress). Called on the
@@ -161,7 +165,8 @@ class McpEngine {
   // Requests that notifications/cancelled may cancel, by scope and id.
   struct InFlight {
     asio::any_io_executor executor;
-    std::shared_ptr<asio::cancellation_signal> signal;
+    std::shared_ptr<transports::RequestCancellation> cancellation;
+    std::uint64_t request;  // its number there
   };
   std::mutex in_flight_mutex_;
   std::unordered_map<std::string, InFlight> in_flight_;

@@ -426,6 +426,7 @@ asio::awaitable<void> McpHttpEndpoint::handle_post(transports::HttpExchange& exc
   ctx.remote = exchange.remote();
   read_mcp_headers(req, ctx);
   if (ctx.session_id) ctx.cancel_scope = *ctx.session_id;  // none: stateless
+  ctx.cancellation = exchange.cancellation();              // bound to the coroutine running this
   // Armed only for a request that a closed stream cancels: the socket wait costs a system
   // call, and a legacy request goes on when its stream closes.
   ctx.watch_disconnect = [&exchange] {

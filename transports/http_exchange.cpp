@@ -7,12 +7,14 @@
 namespace sluice::transports {
 
 HttpExchange::HttpExchange(beast::tcp_stream& stream, HttpRequest request,
-                           const std::string& remote, std::size_t max_queued_frames)
+                           const std::string& remote, std::size_t max_queued_frames,
+                           std::shared_ptr<RequestCancellation> cancellation)
     : stream_(stream),
       request_(std::move(request)),
       remote_(remote),
       max_queued_(max_queued_frames),
-      keep_alive_(request_.keep_alive()) {}
+      keep_alive_(request_.keep_alive()),
+      cancellation_(std::move(cancellation)) {}
 
 HttpExchange::~HttpExchange() {
   if (alive_) *alive_ = false;

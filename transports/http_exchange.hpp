@@ -9,6 +9,7 @@
 #include <string>
 
 #include "pool/asio.hpp"
+#include "transports/request_cancellation.hpp"
 
 namespace sluice::transports {
 
@@ -27,9 +28,11 @@ using HttpResponse = http::response<http::string_body>;
 // producers (a progress callback and the handler) never interleave bytes.
 class HttpExchange {
  public:
-  // `remote` is the connection's and outlives the exchange.
+  // `remote` is the connection's and outlives the exchange. `cancellation` is bound to the
+  // coroutine that runs the handler (see RequestCancellation); may be null.
   HttpExchange(beast::tcp_stream& stream, HttpRequest request, const std::string& remote,
-               std::size_t max_queued_frames);
+               std::size_t max_queued_frames,
+               std::shared_ptr<RequestCancellation> cancellation = nullptr);
   ~HttpExchange();
   HttpExchange(const HttpExchange&) = delete;
   HttpExchange& operator=(const HttpExchange&) = delete;
@@ -58,6 +61,11 @@ class HttpExchange {
   void watch_disconnect();
   asio::cancellation_slot disconnect_slot() noexcept { return disconnect_.slot(); }
   bool peer_gone() const noexcept { return peer_gone_; }
+  // Cancels what the handler awaits while a request it began on it runs; null if the
+  // server gave none.
+  const std::shared_ptr<RequestCancellation>& cancellation() const noexcept {
+    return cancellation_;
+  }
 
  private:
   // What only a streamed response needs; most exchanges answer once and never build it.
@@ -89,6 +97,7 @@ class HttpExchange {
   std::unique_ptr<Frames> frames_;
   asio::cancellation_signal disconnect_;
   std::shared_ptr<bool> alive_;
+  std::shared_ptr<RequestCancellation> cancellation_;
 };
 
 }  // namespace sluice::transports

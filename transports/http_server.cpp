@@ -98,8 +98,8 @@ asio::awaitable<void> seated(asio::awaitable<void> session, Seat) {
   co_await std::move(session);
 }
 
-asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socket socket,
-                            Seat seat) {
+asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socket socket, Seat seat,
+                            std::shared_ptr<RequestCancellation> cancellation) {
   beast::tcp_stream stream(std::move(socket));
   std::string remote;
   {
@@ -167,7 +167,7 @@ asio::awaitable<void> serve(std::shared_ptr<HttpServer::State> state, tcp::socke
       asio::co_spawn(executor, seated(std::move(takeover), std::move(seat)), asio::detached);
       co_return;
     }
-    HttpExchange exchange(stream, parser.release(), remote, params.max_queued_frames);
+    HttpExchange exchange(stream, parser.release(), remote, params.max_queued_frames, cancellation);
     try {
       co_await state->handler(exchange);
     } catch (const std::exception& e) {
@@ -192,7 +192,16 @@ bool start_serving(const std::shared_ptr<HttpServer::State>& state, beast::error
   }
   socket.set_option(tcp::no_delay(true), ec);
   auto ex = socket.get_executor();
-  asio::co_spawn(ex, serve(state, tcp::socket(std::move(socket)), std::move(seat)), asio::detached);
+  // The connection's coroutine gets a cancellation slot of its own, through which a request
+  // it runs is cancelled (see RequestCancellation). The signal must outlive the coroutine,
+  // whose end still touches the slot after this handler: its last owner goes in a later one.
+  auto cancellation = std::make_shared<RequestCancellation>();
+  const auto slot = cancellation->signal.slot();
+  asio::co_spawn(ex, serve(state, tcp::socket(std::move(socket)), std::move(seat), cancellation),
+                 asio::bind_cancellation_slot(
+                     slot, [ex, keep = cancellation](const std::exception_ptr&) mutable {
+                       asio::post(ex, [last = std::move(keep)] {});
+                     }));
   return true;
 }
 

@@ -1121,6 +1121,76 @@ TEST_F(McpEngineTest, ModernDisconnectCancelsTheCall) {
   EXPECT_EQ(script().cancelled, 1);
 }
 
+// HTTP/1.1 binds a RequestCancellation to each connection's coroutine, which runs its
+// requests one after another: a call made there is cancelled in that coroutine's own
+// cancellation state, and the coroutine's next call is served as if nothing happened.
+TEST_F(McpEngineTest, ACallCancelledOnItsConnectionsCoroutineLeavesTheNextCallThereServed) {
+  script().wait = 10s;
+  const std::string session = open_session();
+  auto cancellation = std::make_shared<transports::RequestCancellation>();
+  MessageContext& ctx = keep(legacy_http(session));
+  ctx.cancellation = cancellation;
+  struct Connection {
+    bool first_cancelled = false;
+    std::optional<Outcome> second;
+    bool done = false;
+    std::exception_ptr error;
+  };
+  auto conn = std::make_shared<Connection>();
+  auto serve = [](McpEngine& engine, MessageContext& context, const std::string& one,
+                  const std::string& two, std::shared_ptr<Connection> c) -> asio::awaitable<void> {
+    try {
+      auto call = engine.handle(one, context, Notify{});
+      co_await std::move(call);
+    } catch (const pool::DbError& e) {
+      c->first_cancelled = e.kind() == pool::errc::cancelled;
+    }
+    auto call = engine.handle(two, context, Notify{});
+    c->second = co_await std::move(call);
+  };
+  const std::string& first = bodies_.emplace_back(request(41, "tools/call", kQuery));
+  const std::string& second = bodies_.emplace_back(request(42, "tools/call", kQuery));
+  asio::co_spawn(
+      io_, serve(engine_, ctx, first, second, conn),
+      asio::bind_cancellation_slot(cancellation->signal.slot(), [conn](std::exception_ptr e) {
+        conn->done = true;
+        conn->error = e;
+      }));
+  ASSERT_TRUE(run_until([&] { return script().waiting == 1; }));
+  handle(notification("notifications/cancelled", {{"requestId", 41}}), legacy_http(session));
+  ASSERT_TRUE(run_until([&] { return conn->first_cancelled; }));
+  EXPECT_EQ(script().cancelled, 1) << "the statement saw per-operation cancellation";
+  ASSERT_TRUE(run_until([&] {
+    script().release();
+    return conn->done;
+  }));
+  ASSERT_FALSE(conn->error) << "the connection's coroutine still holds the first cancel";
+  ASSERT_TRUE(conn->second);
+  EXPECT_EQ(result_of(*conn->second, 42)["isError"], false);
+  EXPECT_EQ(script().cancelled, 1);
+  EXPECT_EQ(script().completed, 1);
+}
+
+TEST(RequestCancellationTest, ACancelForARequestThatEndedReachesNeitherTheNextNorTheConnection) {
+  transports::RequestCancellation c;
+  int emitted = 0;
+  c.signal.slot().assign([&](asio::cancellation_type) { ++emitted; });
+  const std::uint64_t first = c.begin();
+  c.end();
+  c.cancel(first, asio::cancellation_type::terminal);  // between requests: the socket's reads
+  EXPECT_EQ(emitted, 0);
+  EXPECT_FALSE(c.fired);
+  const std::uint64_t second = c.begin();
+  c.cancel(first, asio::cancellation_type::terminal);
+  EXPECT_EQ(emitted, 0) << "a late cancel of the first request reached the second";
+  c.cancel(second, asio::cancellation_type::terminal);
+  EXPECT_EQ(emitted, 1);
+  EXPECT_TRUE(c.fired);
+  c.end();
+  c.begin();
+  EXPECT_FALSE(c.fired) << "each request starts with no cancel";
+}
+
 // Stateless requests share no scope in which their ids mean anything: another client's
 // notifications/cancelled with the same id must not reach a call (it ends by disconnect).
 TEST_F(McpEngineTest, AModernCancelledNotificationCancelsNoOtherClientsStatelessCall) {
