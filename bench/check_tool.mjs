@@ -2,11 +2,14 @@
 // session id) and prints what came back in brief, so bench/run.sh can check that every server
 // answers the same question with the same rows before timing it:
 //
-//   node bench/check_tool.mjs URL TOOL '{"sql": "..."}' 'REGEX'
+//   node bench/check_tool.mjs URL TOOL '{"sql": "..."}' 'REGEX' [SAVE]
 //
 // Prints one JSON line: {"matches": N, "bytes": B, "isError": false}, where N counts REGEX in
-// the text content (what a model reads). Exits 1 if the call fails.
-const [url, tool, argsJson, pattern] = process.argv.slice(2);
+// the text content (what a model reads). Exits 1 if the call fails. With SAVE, also writes
+// the call's JSON-RPC result to that file (bench/http_ceiling's canned answer).
+import { writeFileSync } from 'node:fs';
+
+const [url, tool, argsJson, pattern, save] = process.argv.slice(2);
 
 const headers = {
   'Content-Type': 'application/json',
@@ -51,6 +54,7 @@ try {
   const result = call.body.result;
   const text = (result.content ?? []).map((c) => c.text ?? '').join('\n');
   const matches = text.match(new RegExp(pattern, 'g'))?.length ?? 0;
+  if (save) writeFileSync(save, `${JSON.stringify(result)}\n`);
   console.log(JSON.stringify({ matches, bytes: JSON.stringify(call.body).length, isError: !!result.isError }));
   process.exit(result.isError ? 1 : 0);
 } catch (error) {

@@ -16,13 +16,14 @@ function parseArgs(argv) {
 
 const options = parseArgs(process.argv.slice(2));
 const clkTck = Number(options['clk-tck']);
-const SYSTEMS = ['sluice-base', 'sluice', 'sluice-odbc', 'toolbox', 'dbhub', 'odbc', 'pgbench'];
+const SYSTEMS = ['sluice-base', 'sluice', 'sluice-odbc', 'toolbox', 'dbhub', 'ceiling', 'odbc', 'pgbench'];
 const LABELS = {
   'sluice-base': 'Sluice baseline (native PostgreSQL)',
   sluice: 'Sluice (native PostgreSQL)',
   'sluice-odbc': 'Sluice (psqlODBC)',
   toolbox: 'MCP Toolbox',
   dbhub: 'DBHub',
+  ceiling: 'ceiling: canned HTTP',
   odbc: 'floor: ODBC',
   pgbench: 'floor: pgbench',
 };
@@ -257,6 +258,28 @@ lines.push(
     'pgbench reads the clock once per batch of ready clients (many of its logged latencies are 0), so ' +
     'its percentiles are not shown; in parentheses its mean latency, clients ÷ throughput, as pgbench reports it.',
 );
+{
+  // What the gateway's own work costs against what the transport alone allows.
+  const c = row('ceiling', 'select1');
+  const p = row('pgbench', 'select1');
+  const g = row('sluice', 'select1');
+  if (c?.rps) {
+    const parts = [
+      'The ceiling (`bench/http_ceiling`) answers every call with the bytes Sluice returned for the same ' +
+        'statement and does nothing else: no database, no JSON parsing, no sessions. It is what the load ' +
+        'generator and loopback TCP on this machine allow any MCP server here',
+    ];
+    if (p?.rps) {
+      parts.push(
+        `; on SELECT 1 at c=${top} it reached ${num(c.rps)} req/s, ${(c.rps / p.rps).toFixed(2)}x pgbench, ` +
+          `with ${fmt(c.server_cpu_us, 1)} µs of its own CPU per request and PostgreSQL idle`,
+      );
+    }
+    if (g?.rps) parts.push(`; Sluice reached ${(g.rps / c.rps).toFixed(2)}x the ceiling`);
+    lines.push('');
+    lines.push(`${parts.join('')}.`);
+  }
+}
 if (checks.length) {
   const describe = (c) => {
     if (c.check.error) return `${LABELS[c.system] ?? c.system}: failed (${c.check.error})`;

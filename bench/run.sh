@@ -5,7 +5,7 @@
 #   bench/run.sh --quick    c=1 and 8, 3 s each, one repeat, 1,000 WebSocket sessions
 #
 # Installs what is missing (Debian packages, the peers from npm into bench/node_modules),
-# builds the release sluice, sluice-load and odbc_floor in build/bench-rel, starts a private
+# builds the release sluice, sluice-load, odbc_floor and http_ceiling in build/bench-rel, starts a private
 # PostgreSQL 15 on loopback with the demo schema (bench/schema.sql), then starts
 #   sluice    release build, its `query` tool with the two statements as arguments, on
 #             its native PostgreSQL client (a postgresql:// URL)
@@ -14,6 +14,9 @@
 #             before a change) on the native client, so before and after share one run
 #   toolbox   Google's MCP Toolbox for Databases, two `postgres-sql` tools
 #   dbhub     Bytebase DBHub on Node 22, two custom tools from its TOML config
+#   ceiling   bench/http_ceiling: canned answers (Sluice's own bytes for each statement), no
+#             database, no JSON parsing: what the load generator and loopback TCP allow
+#             before a gateway does any work, the ceiling for every MCP server here
 # and drives each with the same load generator (sluice-load, one session per virtual
 # client, --transport http-legacy, the one Streamable HTTP flavour all three speak) at each
 # concurrency level, interleaving the servers so that they share the machine's noise. Two
@@ -29,7 +32,7 @@
 #
 # Options: --quick, --duration S (10), --warmup S (1), --repeats N (3, at the highest
 # concurrency), --repeats-below N (3, at the other levels), --clients "1 8 64",
-# --systems "sluice sluice-odbc toolbox dbhub odbc pgbench", --ws-sessions N (10000; 0 skips),
+# --systems "sluice sluice-odbc toolbox dbhub ceiling odbc pgbench" (ceiling needs sluice), --ws-sessions N (10000; 0 skips),
 # --build-dir DIR (build/bench-rel), --baseline BIN (adds sluice-base, run from BIN, to the
 # systems), --results DIR (bench/results), --perf DIR (after the
 # measured runs, one more run of Sluice per statement at the highest concurrency under
@@ -58,7 +61,7 @@ warmup=1
 repeats=3
 repeats_below=3
 clients="1 8 64"
-systems="sluice sluice-odbc toolbox dbhub odbc pgbench"
+systems="sluice sluice-odbc toolbox dbhub ceiling odbc pgbench"
 ws_sessions=10000
 build_dir="$root/build/bench-rel"
 results="$here/results"
@@ -113,7 +116,7 @@ toolbox="$modules/@toolbox-sdk/server-linux-x64/bin/toolbox"
 dbhub="$modules/@bytebase/dbhub/dist/index.js"
 e2e_node="$root/tests/e2e/node_modules/.bin/node"
 
-build_release "$build_dir" sluice sluice-load odbc_floor
+build_release "$build_dir" sluice sluice-load odbc_floor http_ceiling
 sluice="$build_dir/gateway/sluice"
 if [[ -n $baseline ]]; then
   [[ -x $baseline ]] || { echo "bench/run.sh: --baseline $baseline is not an executable" >&2; exit 2; }
@@ -122,6 +125,7 @@ if [[ -n $baseline ]]; then
 fi
 load="$build_dir/load/sluice-load"
 floor="$build_dir/bench/odbc_floor"
+ceiling="$build_dir/bench/http_ceiling"
 export ODBCSYSINI="$build_dir/odbc"
 
 pgbin=/usr/lib/postgresql/15/bin
@@ -257,6 +261,7 @@ for s in $scenarios; do
   cp "$work/sluice-$s.yaml" "$work/sluice-base-$s.yaml"
   printf 'name: %s\ncalls:\n  - tool: %s\n' "$s" "$s" >"$work/toolbox-$s.yaml"
   cp "$work/toolbox-$s.yaml" "$work/dbhub-$s.yaml"
+  cp "$work/toolbox-$s.yaml" "$work/ceiling-$s.yaml"
   printf '%s;\n' "${sql[$s]}" >"$work/$s.pgbench"
 done
 
@@ -325,6 +330,11 @@ start_server() {
       (cd "$work" && exec "$node" "$dbhub" --config "$work/dbhub.toml" --transport http \
         --host 127.0.0.1 --port "${port[$name]}" >"$work/dbhub.log" 2>&1) &
       ;;
+    ceiling)
+      local answers=()
+      for s in $scenarios; do answers+=(--answer "$s=$work/answer-$s.json"); done
+      "$ceiling" --listen "127.0.0.1:${port[$name]}" "${answers[@]}" >"$work/ceiling.log" 2>&1 &
+      ;;
   esac
   pid[$name]=$!
   started+=("${pid[$name]}")
@@ -391,8 +401,12 @@ mkdir -p "$work/runs" "$work/pgbench" "$results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 active=()
-for name in sluice-base sluice sluice-odbc toolbox dbhub; do
+for name in sluice-base sluice sluice-odbc toolbox dbhub ceiling; do
   [[ " $systems " == *" $name "* ]] || continue
+  if [[ $name == ceiling && ! -f $work/answer-select1.json ]]; then
+    log "ceiling left out: it answers with Sluice's bytes, and sluice did not run"
+    continue
+  fi
   log "starting $name"
   start_server "$name"
   # One call of each tool, to check that every server returns the same rows (the 100 order
@@ -404,8 +418,10 @@ for name in sluice-base sluice sluice-odbc toolbox dbhub; do
     [[ $name == sluice* ]] && args="{\"sql\": \"${sql[$s]}\"}"
     tool=$s
     [[ $name == sluice* ]] && tool=query
+    save=()
+    [[ $name == sluice ]] && save=("$work/answer-$s.json")
     answer=$("$node" "$here/check_tool.mjs" "http://127.0.0.1:${port[$name]}/mcp" "$tool" "$args" \
-      '2024-01-0[1-3]' 2>&1) || ok=0
+      '2024-01-0[1-3]' "${save[@]}" 2>&1) || ok=0
     printf '{"system":"%s","scenario":"%s","check":%s}\n' "$name" "$s" "$answer" >>"$work/checks.jsonl"
     "$load" --url "http://127.0.0.1:${port[$name]}/mcp" --transport http-legacy \
       --scenario "$work/$name-$s.yaml" --clients 1 --duration 1s --quiet \
@@ -487,7 +503,7 @@ fi
 # ---------------------------------------------------------------- idle WebSocket sessions
 ws_json=""
 if ((ws_sessions > 0)) && [[ " ${active[*]} " == *" sluice "* ]]; then
-  for name in sluice-base sluice sluice-odbc toolbox dbhub; do
+  for name in sluice-base sluice sluice-odbc toolbox dbhub ceiling; do
     if [[ -n ${pid[$name]:-} ]]; then stop_pid "${pid[$name]}"; fi
   done
   log "opening $ws_sessions idle WebSocket sessions against a fresh sluice"
