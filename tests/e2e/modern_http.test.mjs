@@ -541,6 +541,34 @@ describe('modern revision 2026-07-28 over raw HTTP', () => {
         assert.equal(answer.status, 413, answer.text);
       },
     );
+
+    // Statements this large are rare but real (generated INSERTs, pasted scripts); the server
+    // must read them whole, with Content-Length or in chunks, and answer them.
+    const nearLimit = () => toolCall('query', { sql: `SELECT 1 AS one -- ${'x'.repeat(1000 * 1024)}` });
+
+    serverTest('a body just under 1 MiB with Content-Length is answered', async () => {
+      const message = nearLimit();
+      const answer = await rawPost(message, headersFor(message));
+      assert.equal(answer.status, 200, answer.text.slice(0, 2000));
+      assert.deepEqual(answer.json?.result?.structuredContent?.rows, [[1]], answer.text.slice(0, 2000));
+    });
+
+    serverTest('a chunked body just under 1 MiB is answered', async () => {
+      const message = nearLimit();
+      const bytes = new TextEncoder().encode(JSON.stringify(message));
+      let at = 0;
+      const body = new ReadableStream({
+        pull(controller) {
+          if (at >= bytes.length) return controller.close();
+          controller.enqueue(bytes.subarray(at, at + 48 * 1024));
+          at += 48 * 1024;
+        },
+      });
+      const response = await fetch(mcpUrl, { method: 'POST', headers: headersFor(message), body, duplex: 'half' });
+      const text = await response.text();
+      assert.equal(response.status, 200, text.slice(0, 2000));
+      assert.deepEqual(JSON.parse(text).result?.structuredContent?.rows, [[1]], text.slice(0, 2000));
+    });
   });
 
   serverTest('progress: an SSE stream with notifications/progress before the result', async () => {
