@@ -98,7 +98,8 @@ class Server {
       if (version.empty()) version = "2025-06-18";
       result = R"({"protocolVersion":")";
       result += version;
-      result += R"(","capabilities":{"tools":{}},"serverInfo":{"name":"http_ceiling","version":"1"}})";
+      result +=
+          R"(","capabilities":{"tools":{}},"serverInfo":{"name":"http_ceiling","version":"1"}})";
       extra_header = "Mcp-Session-Id: 5b1d7c2e9f4a4e0b8c6d3a1f2e7b9c40\r\n";
     } else if (method == "tools/call") {
       const auto tool = answers_.find(string_after(body, "\"name\":\""));
@@ -107,7 +108,8 @@ class Server {
     std::string json = R"({"jsonrpc":"2.0","id":)";
     json += id;
     if (result.empty()) {
-      json += R"(,"error":{"code":-32601,"message":"http_ceiling answers initialize and tools/call of the tools it was given"}})";
+      json +=
+          R"(,"error":{"code":-32601,"message":"http_ceiling answers initialize and tools/call of the tools it was given"}})";
     } else {
       json += R"(,"result":)";
       json += result;
@@ -218,7 +220,8 @@ int run(int listener, const Server& server) {
     for (int i = 0; i < ready; ++i) {
       auto* c = static_cast<Connection*>(events[i].data.ptr);
       if (c == &accept_marker) {
-        for (int fd; (fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
+        for (int fd;
+             (fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
           const int one = 1;
           setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
           auto owned = std::make_unique<Connection>();
