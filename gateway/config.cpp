@@ -1,5 +1,6 @@
 #include "gateway/config.hpp"
 
+#include "gateway/cpu_limit.hpp"
 #include "pool/pg_wire.hpp"
 
 #include <sched.h>
@@ -846,7 +847,8 @@ std::size_t Config::io_thread_count() const {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-  return std::clamp<std::size_t>(static_cast<std::size_t>(CPU_COUNT(&set)), 1, kMaxThreads);
+  const auto cpus = std::min(static_cast<std::size_t>(CPU_COUNT(&set)), kMaxThreads);
+  return threads_for(cpus, cgroup_cpu_limit());
 }
 
 std::string Config::session_key_bytes() const {
@@ -1057,8 +1059,16 @@ std::string Config::summary() const {
   for (const auto& [name, policy] : limits.per_source) {
     out << "  each client on " << name << ": " << describe_policy(policy) << "\n";
   }
-  out << "Threads: " << io_thread_count() << " I/O" << (io_threads == 0 ? " (one per CPU)" : "")
-      << ", ";
+  out << "Threads: " << io_thread_count() << " I/O";
+  if (io_threads == 0) {
+    const auto quota = cgroup_cpu_limit();
+    if (quota) {
+      out << " (one per CPU it may use; CPU quota " << *quota << ")";
+    } else {
+      out << " (one per CPU it may use)";
+    }
+  }
+  out << ", ";
   if (worker_threads != 0) {
     out << worker_threads << " ODBC workers\n";
   } else if (sources.empty()) {
@@ -1156,7 +1166,7 @@ durations are integers in milliseconds; unknown keys are errors.
                                 # per process (sessions then do not survive
                                 # restarts or span replicas)
   log_level: info
-  io_threads: 0                 # 0 = one per CPU this process may run on
+  io_threads: 0                 # 0 = one per CPU this process may use (cpuset, CPU quota)
   worker_threads: 0             # 0 = sum of the sources' pool max_size + 1
   demo_db: /path/demo.sqlite    # default: chosen at startup
   sources:                      # none = the built-in demo warehouse

@@ -19,7 +19,7 @@
 //     sse_keepalive_ms: 15000
 //   session_key: ""                   # hex or base64 of >= 32 bytes; "" = random per process
 //   log_level: info                   # trace | debug | info | warn | error | off
-//   io_threads: 0                     # 0 = one per CPU this process may run on
+//   io_threads: 0                     # 0 = one per CPU this process may use (cpuset, CPU quota)
 //   worker_threads: 0                 # 0 = sum of the sources' pool max_size, plus one
 //   demo_db: /path/demo.sqlite        # default chosen by the caller
 //   sources:                          # none = the built-in demo source
@@ -174,7 +174,7 @@ struct Config {
   // Threads for blocking ODBC calls; 0 = the sum of the sources' pool max_size, plus one.
   std::size_t worker_threads = 0;
   // Threads running the I/O context (HTTP, WebSocket, the native PostgreSQL client); 0 = one
-  // per CPU this process may run on (`io_thread_count()`).
+  // per CPU this process may use (`io_thread_count()`).
   std::size_t io_threads = 0;
   // Where the demo warehouse lives; empty = a default chosen by the caller.
   std::filesystem::path demo_db;
@@ -227,7 +227,8 @@ struct Config {
   std::string session_key_bytes() const;
 
   // io_threads, or when it is 0 the number of CPUs in this process's affinity mask (a
-  // container's cpuset; a CPU quota is not seen), at least 1 and at most 1024.
+  // container's cpuset), lowered to a control group's CPU quota rounded up (`docker run
+  // --cpus`, a Kubernetes CPU limit: cgroup_cpu_limit()), at least 1 and at most 1024.
   std::size_t io_thread_count() const;
 
   // A human-readable description for `sluice check-config` and the startup log: addresses,

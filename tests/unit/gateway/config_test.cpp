@@ -1,4 +1,5 @@
 #include "gateway/config.hpp"
+#include "gateway/cpu_limit.hpp"
 
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -105,13 +106,14 @@ TEST(ConfigTest, DefaultsAreDocumentedValuesAndValid) {
   EXPECT_EQ(validate_error(c), "");
 }
 
-// The default sizes the I/O pool to the CPUs the process may use (a container's cpuset), not
-// to the machine; an explicit count is kept as given.
+// The default sizes the I/O pool to the CPUs the process may use (a container's cpuset, and
+// its CPU quota where one applies), not to the machine; an explicit count is kept as given.
 TEST(ConfigTest, IoThreadsDefaultToTheCpusInTheAffinityMask) {
   cpu_set_t saved;
   ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
   Config c;
-  EXPECT_EQ(c.io_thread_count(), static_cast<std::size_t>(CPU_COUNT(&saved)));
+  EXPECT_EQ(c.io_thread_count(),
+            threads_for(static_cast<std::size_t>(CPU_COUNT(&saved)), cgroup_cpu_limit()));
   cpu_set_t one;
   CPU_ZERO(&one);
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
