@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of Sluice against the strongest peers, on one machine, in one run:
 #
-#   bench/run.sh            the full matrix (about 20 minutes)
+#   bench/run.sh            the full matrix (about 25 minutes)
 #   bench/run.sh --quick    c=1 and 8, 3 s each, one repeat, 1,000 WebSocket sessions
 #
 # Installs what is missing (Debian packages, the peers from npm into bench/node_modules),
